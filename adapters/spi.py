@@ -1,0 +1,216 @@
+"""The adapter SPI: what a repository adapter declares and does.
+
+An adapter declares what it can do as data (`Capabilities`) and does only
+source-specific work: translate the filter AST into its native request, and stream
+canonical records. Retries, timeouts, circuit breaking and concurrency belong to the
+hub; an adapter only says, through the type of error it raises, whether trying again
+could help (`TransientSourceError`) or not (`TerminalSourceError`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schema.filters import MATCH_ALL, And, Compare, In, IsMissing, Node, Or, Search
+
+Operator = Literal["=", "!=", "IN", "EXCLUDES", ">", ">=", "<", "<=", "is_missing", "search"]
+ALL_OPERATORS: frozenset[str] = frozenset(
+    ["=", "!=", "IN", "EXCLUDES", ">", ">=", "<", "<=", "is_missing", "search"]
+)
+
+
+class PagingStyle(str, Enum):
+    """How a source hands out a large answer."""
+
+    NONE = "none"  # one response holds everything
+    OFFSET = "offset"  # limit/offset (DICOMweb, Guppy inside its window)
+    CURSOR = "cursor"  # an opaque continuation token
+    STREAM = "stream"  # the adapter streams batches itself (files, bulk download)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a source can do, as data the planner checks instead of guessing."""
+
+    harvest: bool
+    """Can list every series, so the hub can keep a full copy in its index."""
+    live_search: bool
+    """Can answer a translated filter on demand."""
+    pushdown: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Per canonical field, the operators the native API evaluates exactly; the rest is residual."""
+    paging: PagingStyle = PagingStyle.NONE
+    """How large answers are paged."""
+    max_page_size: int | None = None
+    """Largest page the source accepts; None when it has no limit."""
+    text_search: bool = False
+    """Evaluates `search` natively over the fields listed in `pushdown`."""
+
+    def supports(self, field_name: str, operator: str) -> bool:
+        """True when `operator` on `field_name` is evaluated exactly by the source."""
+        return operator in self.pushdown.get(field_name, frozenset())
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A filter turned into a source's native request.
+
+    `native` is what would be sent (JSON-serialisable, secrets never included);
+    `residual` is the part the source cannot express, applied by the hub after
+    fetching (Trino's `remainingFilter`); `description` is for people (`explain`).
+    """
+
+    native: Any
+    residual: Node | None
+    description: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which slice of a live answer to fetch; `token` continues a cursor-paged source."""
+
+    size: int = 1000
+    offset: int = 0
+    token: str | None = None
+
+
+class AdapterError(Exception):
+    """Base of errors an adapter raises; messages must never contain secrets."""
+
+
+class TransientSourceError(AdapterError):
+    """Trying again may help: timeouts, dropped connections, 429, 5xx."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TerminalSourceError(AdapterError):
+    """Trying again will not help: bad credentials, 4xx, a malformed answer, bad config."""
+
+
+class SourceSettings(BaseModel):
+    """One `[sources.NAME]` table of the hub config, as the adapter receives it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    adapter: str
+    mode: Literal["harvest", "live"] = "harvest"
+    url: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    cache_ttl_s: float = Field(default=300.0, ge=0)
+    credentials_env: str | None = None
+    access: Literal["open", "registered", "controlled"] = "open"
+    priority: int = 100
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not value.replace("_", "").replace("-", "").isalnum() or len(value) > 64:
+            raise ValueError("source names use letters, digits, '-' and '_' (at most 64)")
+        return value
+
+    def option(self, key: str, default: Any = None) -> Any:
+        """An adapter-specific setting from the same table."""
+        return (self.model_extra or {}).get(key, default)
+
+
+class Adapter(abc.ABC):
+    """Base class of every repository adapter, found through entry point group
+    `imaging_hub.adapters`."""
+
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, settings: SourceSettings) -> None:
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @abc.abstractmethod
+    def translate(self, node: Node) -> Translation:
+        """Compile the filter into the native request plus what stays residual."""
+
+    def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+        """Stream the records selected by a translated filter (live sources), as canonical
+        Arrow batches (see `adapters.batch`)."""
+        raise TerminalSourceError(f"source {self.name!r} cannot search live")
+
+    def harvest(self) -> AsyncIterator[pa.RecordBatch]:
+        """Stream every series the source holds, in batches (harvestable sources)."""
+        raise TerminalSourceError(f"source {self.name!r} cannot be harvested")
+
+    def data_version(self) -> str | None:
+        """The repository's own version of its data, when it has one (e.g. IDC v21)."""
+        return None
+
+    def estimated_total(self) -> int | None:
+        """Number of series a harvest will yield, for progress bars; None if unknown."""
+        return None
+
+    async def aclose(self) -> None:
+        """Release clients and connections."""
+
+
+def split_pushdown(node: Node, pushable: Callable[[Node], bool]) -> tuple[Node, Node | None]:
+    """Split a filter into (pushed, residual) so that pushed AND residual == node.
+
+    Conjunctions split child by child; a disjunction is pushed only when every branch
+    is, otherwise it stays residual whole (pushing half of an OR would drop records).
+    """
+    if isinstance(node, And):
+        pushed: list[Node] = []
+        residual: list[Node] = []
+        for child in node.children:
+            p, r = split_pushdown(child, pushable)
+            if p != MATCH_ALL:
+                pushed.append(p)
+            if r is not None:
+                residual.append(r)
+        return _conjoin(pushed), (_conjoin(residual) if residual else None)
+    if isinstance(node, Or):
+        if all(split_pushdown(c, pushable)[1] is None for c in node.children):
+            return node, None
+        return MATCH_ALL, node
+    return (node, None) if pushable(node) else (MATCH_ALL, node)
+
+
+def _conjoin(nodes: list[Node]) -> Node:
+    return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+
+
+def operator_of(node: Node) -> str:
+    """The Guppy operator name of a leaf node."""
+    if isinstance(node, Compare):
+        return node.op
+    if isinstance(node, In):
+        return "EXCLUDES" if node.negated else "IN"
+    if isinstance(node, IsMissing):
+        return "is_missing"
+    if isinstance(node, Search):
+        return "search"
+    raise TypeError(f"{type(node).__name__} is not a leaf")
+
+
+def pushable_by(capabilities: Capabilities) -> Callable[[Node], bool]:
+    """The leaf test `split_pushdown` needs, from declared capabilities."""
+
+    def check(node: Node) -> bool:
+        if isinstance(node, Search):
+            return capabilities.text_search and all(
+                capabilities.supports(f, "search") for f in node.fields
+            )
+        if isinstance(node, Compare | In | IsMissing):
+            return capabilities.supports(node.field, operator_of(node))
+        return False
+
+    return check
