@@ -1,0 +1,114 @@
+"""What every index backend answers: the cohort question, in backend-neutral types.
+
+The embedded tantivy index and the Elasticsearch/OpenSearch one implement the same
+`IndexBackend` protocol; the API layer never knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schema.filters import Node
+from schema.record import FIELDS, FieldKind
+
+MAX_PAGE = 1000
+MAX_FACET_SIZE = 1000
+
+
+class QueryError(ValueError):
+    """A cohort request a person got wrong (bad sort key, bad cursor, bad facet field)."""
+
+
+class IndexNotReady(RuntimeError):
+    """No harvested generation to serve yet."""
+
+
+@dataclass(frozen=True)
+class CohortQuery:
+    """A parsed cohort question: filter AST plus optional free text (BM25-ranked)."""
+
+    filter: Node
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    patients: int
+    studies: int
+    series: int
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Facet:
+    field: str
+    buckets: list[Bucket]
+    missing: int
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str
+    descending: bool = False
+
+
+@dataclass
+class SeriesPage:
+    total: int
+    nodes: list[dict[str, Any]]
+    cursors: list[str]
+    has_next: bool
+    end_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSnapshotInfo:
+    """What the index holds of one source."""
+
+    source: str
+    series: int
+    harvested_at: str | None
+    data_version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CohortView(Protocol):
+    """One cohort question, evaluated lazily; parts computed once are shared."""
+
+    def counts(self) -> Counts: ...
+    def facets(self, fields: list[str], size: int) -> list[Facet]: ...
+    def histogram(self, field: str, interval: float) -> list[Bucket]: ...
+    def series(self, first: int, after: str | None, sort: list[SortKey]) -> SeriesPage: ...
+    def by_source(self) -> dict[str, int]: ...
+
+
+class IndexBackend(Protocol):
+    def ready(self) -> bool: ...
+    def cohort(self, query: CohortQuery) -> CohortView: ...
+    def snapshots(self) -> list[SourceSnapshotInfo]: ...
+
+
+def check_facet_field(name: str) -> None:
+    spec = FIELDS.get(name)
+    if spec is None:
+        raise QueryError(f"unknown facet field {name!r}; known fields: {', '.join(FIELDS)}")
+
+
+def check_histogram_field(name: str, interval: float) -> None:
+    spec = FIELDS.get(name)
+    if spec is None or spec.kind not in (FieldKind.INTEGER, FieldKind.DATE):
+        numeric = [n for n, s in FIELDS.items() if s.kind in (FieldKind.INTEGER, FieldKind.DATE)]
+        raise QueryError(f"histogram needs a numeric or date field ({', '.join(numeric)}), got {name!r}")
+    if not interval > 0 or interval != interval or interval > 1e15:
+        raise QueryError(f"histogram interval must be a positive number, got {interval!r}")
+
+
+def check_page(first: int) -> None:
+    if first < 0 or first > MAX_PAGE:
+        raise QueryError(f"first must be between 0 and {MAX_PAGE}, got {first}")

@@ -1,0 +1,182 @@
+"""Build one embedded-index generation from the current source snapshots.
+
+Snapshots are merged by series (the same series from two repositories becomes one
+document whose `sources` lists both, fields taken from the higher-priority source),
+ordered by collection, patient, study and series, numbered by `row`, then written
+twice: as tantivy documents and as numpy columns. The generation becomes visible
+only when `CURRENT` is switched to it, atomically, after both are complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import tantivy
+
+from hub.index.columns import encode_keyword
+from hub.index.snapshots import Snapshot
+from hub.index.tantivy_query import PRESENT, RAW_SUFFIX, build_schema
+from schema.record import FIELDS, TEXT_FIELDS, FieldKind
+
+KEYWORDS = [n for n, s in FIELDS.items() if s.kind in (FieldKind.KEYWORD, FieldKind.TEXT) and n != "source"]
+NUMERICS = [n for n, s in FIELDS.items() if s.kind in (FieldKind.INTEGER, FieldKind.DATE)]
+BATCH_ROWS = 50_000
+
+
+def merged_sql(snapshots: Sequence[Snapshot], priorities: dict[str, int]) -> tuple[str, list[Any]]:
+    """SQL of the merged, ordered, row-numbered corpus; file paths travel as parameters."""
+    parts = [f"SELECT *, ? AS _prio FROM read_parquet(?)" for _ in snapshots]
+    params: list[Any] = []
+    for snap in snapshots:
+        params += [priorities.get(snap.source, 100), str(snap.path)]
+    union = " UNION ALL ".join(parts)
+    order = "ORDER BY collection, patient_id, study_uid, series_uid"
+    if len(snapshots) == 1:  # one source: nothing to merge
+        return f"SELECT (row_number() OVER ({order}) - 1)::UBIGINT AS row, * FROM ({union})", params
+    columns = [c for c in FIELDS if c != "source"] + ["viewer_url", "download_url", "fetched_at"]
+    picked = ", ".join(f"arg_min({c}, _prio) AS {c}" for c in columns)
+    sql = f"""
+        WITH all_copies AS ({union}),
+        merged AS (
+          SELECT arg_min(source, _prio) AS source,
+                 list_sort(list_distinct(flatten(list(sources)))) AS sources,
+                 {picked.replace("arg_min(series_uid, _prio) AS series_uid", "series_uid")}
+          FROM all_copies GROUP BY series_uid
+        )
+        SELECT (row_number() OVER ({order}) - 1)::UBIGINT AS row, * FROM merged
+    """
+    return sql, params
+
+
+def tantivy_json_sql() -> str:
+    """One JSON document per row, as tantivy's `add_json` takes it."""
+    present = ", ".join(f"CASE WHEN {n} IS NOT NULL THEN '{n}' END" for n in FIELDS if n != "source")
+    pairs = [
+        "'row', row",
+        "'sources', sources",
+        "'source', source",
+        f"'{PRESENT}', list_filter([{present}], lambda v: v IS NOT NULL)",
+    ]
+    for name, spec in FIELDS.items():
+        if name == "source":
+            continue
+        if spec.kind is FieldKind.DATE:
+            pairs.append(f"'{name}', ({name} - DATE '1970-01-01')")
+        else:
+            pairs.append(f"'{name}', {name}")
+        if name in TEXT_FIELDS:
+            pairs.append(f"'{name}{RAW_SUFFIX}', {name}")
+    pairs += ["'viewer_url', viewer_url", "'download_url', download_url",
+              "'fetched_at', strftime(fetched_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')"]
+    return f"SELECT json_merge_patch('{{}}', json_object({', '.join(pairs)}))::VARCHAR AS doc FROM corpus ORDER BY row"
+
+
+def build_generation(
+    index_root: Path,
+    snapshots: Sequence[Snapshot],
+    priorities: dict[str, int],
+    progress: Callable[[int], Any] | None = None,
+) -> Path:
+    """Write a complete new generation under `index_root` and switch `CURRENT` to it."""
+    index_root.mkdir(parents=True, exist_ok=True)
+    gen = index_root / f"gen-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
+    partial = gen.with_name(gen.name + ".partial")
+    try:
+        con = duckdb.connect(":memory:")
+        sql, params = merged_sql(snapshots, priorities)
+        con.execute(f"CREATE TABLE corpus AS {sql}", params)
+        sources = [s.source for s in snapshots]
+        with ThreadPoolExecutor(1) as pool:  # numpy/arrow work overlaps tantivy indexing
+            columns = pool.submit(_write_columns, con.cursor(), partial / "columns", sources)
+            _write_tantivy(con, partial / "tantivy", progress)
+            rows = columns.result()
+        meta = {
+            "rows": rows,
+            "built_at": dt.datetime.now(dt.UTC).isoformat(),
+            "snapshots": [
+                {"source": s.source, "series": s.series, "harvested_at": s.harvested_at,
+                 "data_version": s.data_version}
+                for s in snapshots
+            ],
+        }
+        (partial / "generation.json").write_text(json.dumps(meta, indent=2))
+        con.close()
+        partial.rename(gen)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    switch_current(index_root, gen.name)
+    return gen
+
+
+def switch_current(index_root: Path, name: str) -> None:
+    """Point `CURRENT` at a generation (atomic rename) and drop the older ones."""
+    tmp = index_root / "CURRENT.partial"
+    tmp.write_text(name)
+    os.replace(tmp, index_root / "CURRENT")
+    for old in index_root.glob("gen-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_columns(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[str]) -> int:
+    folder.mkdir(parents=True)
+    table = con.sql(
+        "SELECT sources, " + ", ".join(KEYWORDS)
+        + ", collection || chr(31) || patient_id AS patient_key, "
+        + ", ".join(
+            f"({n} - DATE '1970-01-01')::BIGINT AS {n}" if FIELDS[n].kind is FieldKind.DATE else n
+            for n in NUMERICS
+        )
+        + " FROM corpus ORDER BY row"
+    ).to_arrow_table()
+    cardinality: dict[str, int] = {}
+    for name in [*KEYWORDS, "patient_key"]:
+        codes, dictionary = encode_keyword(table.column(name))
+        np.save(folder / f"{name}.npy", codes)
+        with pa.OSFile(str(folder / f"{name}.dict.arrow"), "wb") as sink, pa.ipc.new_file(
+            sink, pa.schema([("value", pa.string())])
+        ) as writer:
+            writer.write_table(pa.table({"value": dictionary.cast(pa.string())}))
+        cardinality[name] = len(dictionary)
+    for name in NUMERICS:
+        column = table.column(name).combine_chunks()
+        np.save(folder / f"{name}.valid.npy", np.asarray(column.is_valid()))
+        np.save(folder / f"{name}.npy", column.fill_null(0).to_numpy().astype(np.int64))
+    bits = np.zeros(table.num_rows, dtype=np.uint64)
+    source_lists = table.column("sources").combine_chunks()
+    flat = source_lists.flatten().to_numpy(zero_copy_only=False)
+    owner = np.repeat(np.arange(table.num_rows), np.diff(source_lists.offsets.to_numpy()))
+    for slot, name in enumerate(sources):
+        bits[owner[flat == name]] |= np.uint64(1 << slot)
+    np.save(folder / "source.bits.npy", bits)
+    meta = {"rows": table.num_rows, "sources": sources, "cardinality": cardinality}
+    (folder / "columns.json").write_text(json.dumps(meta))
+    return int(table.num_rows)
+
+
+def _write_tantivy(
+    con: duckdb.DuckDBPyConnection, folder: Path, progress: Callable[[int], Any] | None
+) -> None:
+    folder.mkdir(parents=True)
+    index = tantivy.Index(build_schema(), path=str(folder))
+    writer = index.writer(heap_size=1_000_000_000, num_threads=2)
+    reader = con.sql(tantivy_json_sql()).to_arrow_reader(BATCH_ROWS)
+    for batch in reader:
+        docs = batch.column(0).to_pylist()
+        for doc in docs:
+            writer.add_json(doc)
+        if progress is not None:
+            progress(len(docs))
+    writer.commit()
+    writer.wait_merging_threads()

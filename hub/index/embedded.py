@@ -1,0 +1,303 @@
+"""The embedded index: tantivy on disk plus numpy columns, nothing to install or start.
+
+tantivy answers text (BM25), facets and histograms (its aggregation API) and stores
+the documents; the numpy columns (see `columns.py`) give exact distinct counts and
+cursor paging. Both belong to one generation directory; a new harvest builds a new
+generation and flips `CURRENT`, which every open index notices within a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import datetime as dt
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import tantivy
+
+from hub.index.base import (
+    MAX_FACET_SIZE,
+    Bucket,
+    CohortQuery,
+    Counts,
+    Facet,
+    IndexNotReady,
+    QueryError,
+    SeriesPage,
+    SortKey,
+    SourceSnapshotInfo,
+    check_facet_field,
+    check_histogram_field,
+    check_page,
+)
+from hub.index.columns import MISSING, ColumnStore
+from hub.index.tantivy_query import EPOCH, STORED_ONLY, QueryCompiler, raw_field
+from schema.filters import MATCH_ALL, And, Node, Search
+from schema.record import FIELDS, TEXT_FIELDS, FieldKind
+
+AGG_BUCKET_LIMIT = 60_000
+RANKING_CACHE = 16
+
+
+@dataclass
+class Generation:
+    """One built, immutable index generation."""
+
+    name: str
+    index: tantivy.Index
+    searcher: tantivy.Searcher
+    columns: ColumnStore
+    compiler: QueryCompiler
+    meta: dict[str, Any]
+
+
+class EmbeddedIndex:
+    """The default index backend, under `<data_dir>/index`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "index"
+        self._lock = threading.Lock()
+        self._gen: Generation | None = None
+        self._checked = 0.0
+        self.rankings: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
+
+    def generation(self) -> Generation:
+        """The current generation, reopened when `CURRENT` has moved (checked once a second)."""
+        now = time.monotonic()
+        if self._gen is not None and now - self._checked < 1.0:
+            return self._gen
+        with self._lock:
+            self._checked = now
+            current = self.root / "CURRENT"
+            if not current.is_file():
+                raise IndexNotReady("the index has not been built yet; run `imaging-hub harvest`")
+            name = current.read_text().strip()
+            if self._gen is None or self._gen.name != name:
+                self._gen = _open_generation(self.root / name)
+            return self._gen
+
+    def ready(self) -> bool:
+        try:
+            self.generation()
+        except (IndexNotReady, OSError, ValueError):
+            return False
+        return True
+
+    def cohort(self, query: CohortQuery) -> EmbeddedCohort:
+        return EmbeddedCohort(self, self.generation(), query)
+
+    def snapshots(self) -> list[SourceSnapshotInfo]:
+        try:
+            meta = self.generation().meta
+        except IndexNotReady:
+            return []
+        return [
+            SourceSnapshotInfo(s["source"], s["series"], s["harvested_at"], s.get("data_version"))
+            for s in meta["snapshots"]
+        ]
+
+
+def _open_generation(folder: Path) -> Generation:
+    index = tantivy.Index.open(str(folder / "tantivy"))
+    return Generation(
+        name=folder.name,
+        index=index,
+        searcher=index.searcher(),
+        columns=ColumnStore(folder / "columns"),
+        compiler=QueryCompiler(index.schema),
+        meta=json.loads((folder / "generation.json").read_text()),
+    )
+
+
+class EmbeddedCohort:
+    """A cohort over one generation; the row mask and tantivy query are built once."""
+
+    def __init__(self, owner: EmbeddedIndex, gen: Generation, query: CohortQuery) -> None:
+        self.owner = owner
+        self.gen = gen
+        self.query = query
+        text = (query.text or "").strip()
+        self.text_node: Search | None = Search(text, TEXT_FIELDS) if text else None
+        self.node: Node = query.filter if self.text_node is None else And((query.filter, self.text_node))
+
+    @cached_property
+    def tantivy_query(self) -> tantivy.Query:
+        return self.gen.compiler.compile(self.node)
+
+    @cached_property
+    def mask(self) -> npt.NDArray[np.bool_]:
+        if self.node == MATCH_ALL:
+            return np.ones(self.gen.columns.rows, dtype=bool)
+        return self.gen.columns.mask(self.node, self._search_rows)
+
+    def _search_rows(self, node: Search) -> npt.NDArray[np.int64]:
+        """Rows matching a text node, straight from tantivy (the numpy side has no text)."""
+        query = self.gen.compiler.compile(node)
+        limit = max(1, self.gen.searcher.num_docs)
+        hits = self.gen.searcher.search(query, limit=limit, count=False, order_by_field="row").hits
+        return np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
+
+    # --- the cohort answers --------------------------------------------------------
+
+    def counts(self) -> Counts:
+        cols, mask = self.gen.columns, self.mask
+        return Counts(
+            patients=cols.distinct("patient_key", mask),
+            studies=cols.distinct("study_uid", mask),
+            series=int(np.count_nonzero(mask)),
+        )
+
+    def by_source(self) -> dict[str, int]:
+        return self.gen.columns.per_source(self.mask)
+
+    def facets(self, fields: list[str], size: int) -> list[Facet]:
+        if not 1 <= size <= MAX_FACET_SIZE:
+            raise QueryError(f"facet size must be between 1 and {MAX_FACET_SIZE}, got {size}")
+        for name in fields:
+            check_facet_field(name)
+            if not FIELDS[name].facetable:
+                raise QueryError(f"{name!r} has too many distinct values to facet on")
+            if FIELDS[name].kind not in (FieldKind.KEYWORD,):
+                raise QueryError(f"{name!r} is numeric; use histogram(field: {name!r}, interval: ...)")
+        if not fields:
+            return []
+        aggs = {}
+        for name in fields:
+            width = self._cardinality(name) + 1
+            aggs[name] = {"terms": {"field": raw_field(name), "size": width, "segment_size": width}}
+        result = self.gen.searcher.aggregate(self.tantivy_query, aggs)
+        total = int(np.count_nonzero(self.mask))
+        facets = []
+        for name in fields:
+            raw = result.get(name, {}).get("buckets", [])
+            buckets = sorted((Bucket(str(b["key"]), int(b["doc_count"])) for b in raw),
+                             key=lambda b: (-b.count, b.key))
+            covered = sum(b.count for b in buckets)
+            missing = 0 if name == "source" else max(0, total - covered)
+            facets.append(Facet(name, buckets[:size], missing))
+        return facets
+
+    def _cardinality(self, name: str) -> int:
+        if name == "source":
+            return len(self.gen.columns.source_names)
+        return min(int(self.gen.columns.meta["cardinality"][name]), AGG_BUCKET_LIMIT)
+
+    def histogram(self, field: str, interval: float) -> list[Bucket]:
+        check_histogram_field(field, interval)
+        agg = {"h": {"histogram": {"field": field, "interval": interval}}}
+        result = self.gen.searcher.aggregate(self.tantivy_query, agg)
+        buckets = result.get("h", {}).get("buckets", [])
+        is_date = FIELDS[field].kind is FieldKind.DATE
+        return [Bucket(_bucket_key(b["key"], is_date), int(b["doc_count"])) for b in buckets]
+
+    def series(self, first: int, after: str | None, sort: list[SortKey]) -> SeriesPage:
+        check_page(first)
+        if len(sort) > 1:
+            raise QueryError("sorting on more than one field is not supported yet; give one sort key")
+        if sort and sort[0].field != "score":
+            rows = self._rows_sorted_by(sort[0])
+        elif self.text_node is not None and (not sort or sort[0].descending):
+            rows = self._rows_by_score()
+        else:
+            rows = np.flatnonzero(self.mask)
+        signature = repr((self.gen.name, self.node, sort))
+        start = _decode_cursor(after, signature) if after else 0
+        page_rows = [int(r) for r in rows[start:start + first]]
+        nodes = self._documents(page_rows)
+        cursors = [_encode_cursor(start + i + 1, signature) for i in range(len(page_rows))]
+        return SeriesPage(
+            total=len(rows),
+            nodes=nodes,
+            cursors=cursors,
+            has_next=start + first < len(rows),
+            end_cursor=cursors[-1] if cursors else after,
+        )
+
+    def _rows_sorted_by(self, key: SortKey) -> npt.NDArray[np.int64]:
+        spec = FIELDS.get(key.field)
+        if spec is None or spec.multi_valued:
+            sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
+            raise QueryError(f"cannot sort on {key.field!r}; sortable: score, {', '.join(sortable)}")
+        rows = np.flatnonzero(self.mask)
+        cols = self.gen.columns
+        if spec.kind in (FieldKind.INTEGER, FieldKind.DATE):
+            values = np.asarray(cols.codes(key.field))[rows].astype(np.int64)
+            present = np.asarray(cols.codes(key.field + ".valid"), dtype=bool)[rows]
+        else:
+            values = np.asarray(cols.codes(key.field))[rows].astype(np.int64)
+            present = values != MISSING
+        ranks = np.where(key.descending, -values, values)
+        ranks = np.where(present, ranks, np.iinfo(np.int64).max)  # missing sorts last
+        return rows[np.lexsort((rows, ranks))]
+
+    def _rows_by_score(self) -> npt.NDArray[np.int64]:
+        """Rows in BM25 order, cached per generation and question for deep paging."""
+        key = (self.gen.name, json.dumps([repr(self.node)]))
+        cached = self.owner.rankings.get(key)
+        if cached is None:
+            limit = max(1, int(np.count_nonzero(self.mask)))
+            hits = self.gen.searcher.search(self.tantivy_query, limit=limit, count=False).hits
+            addresses = [h[1] for h in hits]
+            cached = [int(v) for v in self.gen.searcher.fast_field_values("row", addresses)]  # type: ignore[arg-type]
+            self.owner.rankings[key] = cached
+            while len(self.owner.rankings) > RANKING_CACHE:
+                self.owner.rankings.popitem(last=False)
+        return np.asarray(cached, dtype=np.int64)
+
+    def _documents(self, rows: list[int]) -> list[dict[str, Any]]:
+        if not rows:
+            return []
+        searcher = self.gen.searcher
+        query = tantivy.Query.term_set_query(self.gen.index.schema, "row", rows)
+        hits = searcher.search(query, limit=len(rows), count=False).hits
+        by_row = {}
+        for _, address in hits:
+            doc = _canonical(searcher.doc(address).to_dict())
+            by_row[doc["row"]] = doc
+        return [by_row[r] for r in rows if r in by_row]
+
+
+def _canonical(stored: dict[str, list[Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {name: None for name in FIELDS}
+    for name, values in stored.items():
+        doc[name] = values if name == "sources" else (values[0] if values else None)
+    if doc.get("study_date") is not None:
+        doc["study_date"] = (EPOCH + dt.timedelta(days=int(doc["study_date"]))).isoformat()
+    for name in STORED_ONLY:
+        doc.setdefault(name, None)
+    return doc
+
+
+def _bucket_key(key: float, is_date: bool) -> str:
+    if is_date:
+        return (EPOCH + dt.timedelta(days=int(key))).isoformat()
+    return str(int(key)) if float(key).is_integer() else str(key)
+
+
+def _encode_cursor(position: int, signature: str) -> str:
+    payload = json.dumps({"p": position, "s": _digest(signature)}).encode()
+    return base64.urlsafe_b64encode(payload).decode()
+
+
+def _decode_cursor(cursor: str, signature: str) -> int:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        position = int(payload["p"])
+        if payload["s"] != _digest(signature) or position < 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        raise QueryError("the `after` cursor does not belong to this cohort query; start again without it") from None
+    return position
+
+
+def _digest(signature: str) -> str:
+    return hashlib.blake2b(signature.encode(), digest_size=8).hexdigest()
