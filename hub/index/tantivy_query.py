@@ -110,8 +110,8 @@ class QueryCompiler:
             tantivy.FieldType.Integer,
             lower_bound=lower,
             upper_bound=upper,
-            include_lower=op == ">=",
-            include_upper=op == "<=",
+            include_lower=op != ">",  # an unbounded side must be inclusive
+            include_upper=op != "<",
         )
 
     @staticmethod

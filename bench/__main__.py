@@ -1,0 +1,25 @@
+"""`python -m bench {harvest,query,all} [--data-dir DIR] [--runs N]`: print the figures as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.issue2 import bench_harvest, bench_query
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("what", choices=["harvest", "query", "all"])
+    parser.add_argument("--data-dir", type=Path, default=Path(".hub-bench"))
+    parser.add_argument("--runs", type=int, default=0, help="default: 3 for harvest, 30 for query")
+    args = parser.parse_args()
+    if args.what in ("harvest", "all"):
+        print(json.dumps({"harvest": bench_harvest(args.data_dir, args.runs or 3)}, indent=2))
+    if args.what in ("query", "all"):
+        print(json.dumps({"query": bench_query(args.data_dir, args.runs or 30)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Imaging Hub service: config, sources, index backends, API and CLI."""

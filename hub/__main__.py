@@ -1,0 +1,5 @@
+"""`python -m hub` is `imaging-hub`."""
+
+from hub.cli import main
+
+main()

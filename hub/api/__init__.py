@@ -1,0 +1,1 @@
+"""HTTP face of the hub: GraphQL and REST."""

@@ -1,0 +1,87 @@
+"""Hub configuration: one TOML file, or a built-in default that needs no network.
+
+`--config PATH` or env `HUB_CONFIG` names the file; `--data-dir` or env
+`HUB_DATA_DIR` overrides where the index lives. Secrets are never written inline:
+a source names the environment variable that holds them (`credentials_env`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapters.spi import SourceSettings
+
+SECRET_KEYS = ("password", "token", "api_key", "apikey", "secret", "credentials")
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "hub": {"data_dir": ".hub", "index": "embedded"},
+    "sources": {"idc": {"adapter": "idc", "mode": "harvest"}},
+}
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says what to change."""
+
+
+class HubSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Path(".hub")
+    index: Literal["embedded", "elasticsearch"] = "embedded"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class HubConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hub: HubSettings = Field(default_factory=HubSettings)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    index: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_config(path: str | Path | None = None, data_dir: str | Path | None = None) -> HubConfig:
+    """Read, validate and apply overrides; every problem becomes one ConfigError."""
+    path = path or os.environ.get("HUB_CONFIG") or None
+    if path is None:
+        raw: dict[str, Any] = {k: dict(v) for k, v in DEFAULT_CONFIG.items()}
+        raw["sources"] = {k: dict(v) for k, v in DEFAULT_CONFIG["sources"].items()}
+    else:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    sources = raw.get("sources", {})
+    if not isinstance(sources, dict):
+        raise ConfigError("[sources] must be a table of source tables")
+    for name, table in sources.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"[sources.{name}] must be a table")
+        inline = [k for k in table if k.lower() in SECRET_KEYS]
+        if inline:
+            raise ConfigError(
+                f"[sources.{name}] writes a secret inline ({', '.join(inline)}); "
+                "put it in an environment variable and name it with credentials_env"
+            )
+        table.setdefault("name", name)
+    override = data_dir or os.environ.get("HUB_DATA_DIR")
+    if override:
+        raw.setdefault("hub", {})["data_dir"] = str(override)
+    try:
+        config = HubConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    if config.hub.index != "embedded":
+        raise ConfigError(
+            "index = \"elasticsearch\" is not available in this version; use \"embedded\""
+        )
+    return config

@@ -1,0 +1,202 @@
+"""The hub's services: sources, harvests, cohort questions and plans.
+
+API resolvers and CLI commands stay thin over this module. Everything here works
+on canonical names and the filter AST; nothing here knows about HTTP or GraphQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.registry import discover_adapters
+from adapters.spi import Adapter, AdapterError
+from hub.config import ConfigError, HubConfig
+from hub.index.base import CohortQuery, CohortView, SourceSnapshotInfo
+from hub.index.build import build_generation
+from hub.index.embedded import EmbeddedIndex
+from hub.index.snapshots import SnapshotStore
+from schema.filters import MAX_STRING, And, Node, Search, parse_filter, to_json
+from schema.record import TEXT_FIELDS
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int | None], Any]
+"""progress(stage, rows_done_increment, total) — stage is 'fetch:<source>' or 'index'."""
+
+
+@dataclass
+class SourceInfo:
+    name: str
+    adapter: str
+    mode: str
+    access: str
+    status: str
+    message: str
+    capabilities: dict[str, Any]
+    series: int | None = None
+    harvested_at: str | None = None
+    data_version: str | None = None
+
+
+@dataclass
+class SourcePlan:
+    source: str
+    route: str
+    native: Any
+    residual: dict[str, Any] | None
+    description: str
+
+
+@dataclass
+class SourceResult:
+    source: str
+    status: str
+    count: int | None
+    latency_ms: float
+    message: str
+
+
+@dataclass
+class Cohort:
+    """A cohort answer: the index view plus per-source status."""
+
+    view: CohortView
+    query: CohortQuery
+    started: float = field(default_factory=time.perf_counter)
+
+
+def _with_text(query: CohortQuery) -> Node:
+    """The filter plus the free text as a `search` node, as a source must see it."""
+    if not query.text:
+        return query.filter
+    return And((query.filter, Search(query.text, TEXT_FIELDS)))
+
+
+class Hub:
+    """Holds the configured adapters, the snapshot store and the index."""
+
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.data_dir = config.hub.data_dir
+        self.snapshots = SnapshotStore(self.data_dir)
+        self.index = EmbeddedIndex(self.data_dir)
+        available = discover_adapters()
+        self.adapters: dict[str, Adapter] = {}
+        for name, settings in config.sources.items():
+            cls = available.get(settings.adapter)
+            if cls is None:
+                raise ConfigError(
+                    f"[sources.{name}] uses adapter {settings.adapter!r}, which is not installed; "
+                    f"installed adapters: {', '.join(sorted(available)) or 'none'}"
+                )
+            self.adapters[name] = cls(settings)
+
+    # --- cohort questions --------------------------------------------------------
+
+    @staticmethod
+    def parse(filter_json: Any, text: str | None) -> CohortQuery:
+        node: Node = parse_filter(filter_json)
+        if text is not None and len(text) > MAX_STRING:
+            raise ValueError(f"text must be at most {MAX_STRING} characters")
+        return CohortQuery(node, text or None)
+
+    def cohort(self, filter_json: Any, text: str | None) -> Cohort:
+        query = self.parse(filter_json, text)
+        return Cohort(self.index.cohort(query), query)
+
+    def by_source(self, cohort: Cohort) -> list[SourceResult]:
+        counts = cohort.view.by_source()
+        latency = (time.perf_counter() - cohort.started) * 1000
+        harvested = {s.source: s for s in self.index.snapshots()}
+        results = []
+        for name in self.adapters:
+            snap = harvested.get(name)
+            if snap is None:
+                results.append(SourceResult(name, "skipped", None, 0.0,
+                                            "not harvested yet; run `imaging-hub harvest " + name + "`"))
+                continue
+            results.append(SourceResult(name, "ok", counts.get(name, 0), round(latency, 2),
+                                        f"answered from the index (harvested {snap.harvested_at})"))
+        return results
+
+    def explain(self, filter_json: Any, text: str | None) -> list[SourcePlan]:
+        query = self.parse(filter_json, text)
+        plans = []
+        harvested = {s.source for s in self.index.snapshots()}
+        for name, adapter in self.adapters.items():
+            translation = adapter.translate(_with_text(query))
+            route = "index" if name in harvested else ("live" if adapter.capabilities.live_search else "none")
+            plans.append(SourcePlan(
+                source=name,
+                route=route,
+                native=translation.native,
+                residual=to_json(translation.residual) if translation.residual is not None else None,
+                description=translation.description,
+            ))
+        return plans
+
+    # --- sources and harvests ----------------------------------------------------
+
+    def sources(self) -> list[SourceInfo]:
+        snaps: dict[str, SourceSnapshotInfo] = {s.source: s for s in self.index.snapshots()}
+        out = []
+        for name, adapter in self.adapters.items():
+            s = adapter.settings
+            snap = snaps.get(name)
+            caps = adapter.capabilities
+            out.append(SourceInfo(
+                name=name, adapter=s.adapter, mode=s.mode, access=s.access,
+                status="ready" if snap else "not harvested",
+                message=f"{snap.series:,} series in the index" if snap else "no harvest yet",
+                capabilities={
+                    "harvest": caps.harvest, "liveSearch": caps.live_search,
+                    "paging": caps.paging.value, "textSearch": caps.text_search,
+                    "maxPageSize": caps.max_page_size,
+                    "pushdown": {f: sorted(ops) for f, ops in caps.pushdown.items()},
+                },
+                series=snap.series if snap else None,
+                harvested_at=snap.harvested_at if snap else None,
+                data_version=snap.data_version if snap else None,
+            ))
+        return out
+
+    def harvestable(self) -> list[str]:
+        return [n for n, a in self.adapters.items()
+                if a.settings.mode == "harvest" and a.capabilities.harvest]
+
+    async def harvest(self, names: list[str] | None = None, progress: Progress | None = None) -> None:
+        """Harvest sources into snapshots, then build one new index generation.
+
+        A source that fails keeps its previous snapshot; the generation is still
+        rebuilt from every last good snapshot, and the error is raised after.
+        """
+        names = names or self.harvestable()
+        unknown = [n for n in names if n not in self.adapters]
+        if unknown:
+            raise ConfigError(f"unknown source(s) {unknown}; configured: {list(self.adapters)}")
+        failures: list[str] = []
+        for name in names:
+            adapter = self.adapters[name]
+            total = adapter.estimated_total()
+            step = (lambda n, _name=name, _t=total: progress(f"fetch:{_name}", n, _t)) if progress else None
+            try:
+                await self.snapshots.write(name, adapter.harvest(), adapter.data_version(), step)
+            except AdapterError as exc:
+                log.error("harvest of %s failed: %s", name, exc)
+                failures.append(f"{name}: {exc}")
+        snapshots = [s for s in self.snapshots.all() if s.source in self.adapters]
+        if snapshots:
+            rows = sum(s.series for s in snapshots)
+            step2 = (lambda n: progress("index", n, rows)) if progress else None
+            priorities = {n: a.settings.priority for n, a in self.adapters.items()}
+            build_generation(self.data_dir / "index", snapshots, priorities, step2)
+        if failures:
+            raise AdapterError("harvest failed for " + "; ".join(failures))
+
+    async def aclose(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.aclose()

@@ -1,0 +1,81 @@
+"""Shared fixtures: real IDC data harvested into a real on-disk embedded index.
+
+`small_hub` holds a few real IDC collections chosen for their messy values
+(ages in months and days, missing body parts, odd sexes, two licences, slide
+microscopy) and builds in seconds; `full_hub` holds all 1,044,191 series and
+takes about a minute, once per test session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.idc import IdcAdapter
+from adapters.spi import Page, SourceSettings
+from hub.config import HubConfig, HubSettings
+from hub.index.build import build_generation
+from hub.index.snapshots import SnapshotStore
+from hub.service import Hub
+from schema.filters import parse_filter
+
+SMALL_COLLECTIONS = [
+    "ccdi_mci",
+    "bonemarrowwsi_pediatricleukemia",
+    "rms_mutation_prediction",
+    "acrin_nsclc_fdg_pet",
+    "icdc_glioma",
+    "c4kc_kits",
+    "tcga_luad",
+    "tcga_brca",
+]
+
+
+def hub_config(data_dir: Path) -> HubConfig:
+    return HubConfig(
+        hub=HubSettings(data_dir=data_dir),
+        sources={"idc": SourceSettings(name="idc", adapter="idc", mode="harvest")},
+    )
+
+
+async def _harvest_subset(data_dir: Path, collections: list[str]) -> None:
+    adapter = IdcAdapter(SourceSettings(name="idc", adapter="idc"))
+    translation = adapter.translate(parse_filter({"IN": {"collection": collections}}))
+    await SnapshotStore(data_dir).write(
+        "idc", adapter.search(translation, Page(size=1_000_000)), adapter.data_version()
+    )
+    await adapter.aclose()
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("small-hub")
+    asyncio.run(_harvest_subset(data_dir, SMALL_COLLECTIONS))
+    build_generation(data_dir / "index", SnapshotStore(data_dir).all(), {"idc": 100})
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def small_hub(small_data_dir: Path) -> Iterator[Hub]:
+    hub = Hub(hub_config(small_data_dir))
+    yield hub
+    asyncio.run(hub.aclose())
+
+
+@pytest.fixture(scope="session")
+def full_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("full-hub")
+    hub = Hub(hub_config(data_dir))
+    asyncio.run(hub.harvest())
+    asyncio.run(hub.aclose())
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def full_hub(full_data_dir: Path) -> Iterator[Hub]:
+    hub = Hub(hub_config(full_data_dir))
+    yield hub
+    asyncio.run(hub.aclose())
