@@ -79,17 +79,38 @@ def validate_batch(batch: pa.RecordBatch, source: str) -> pa.RecordBatch:
             schema=ARROW_SCHEMA,
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise TerminalSourceError(f"source {source!r} sent a value of the wrong type: {exc}") from None
+        raise TerminalSourceError(
+            f"source {source!r} sent a value of the wrong type: {exc}"
+        ) from None
     for name in REQUIRED:
         _check(batch, name, pc.is_valid(batch.column(name)), "must not be empty", source)
-    _check(batch, "sex", pc.is_in(batch.column("sex"), pa.array(SEXES)), f"must be one of {SEXES}", source)
-    _check(batch, "age", _null_or(pc.and_(pc.greater_equal(batch.column("age"), 0),
-                                          pc.less_equal(batch.column("age"), 200))), "must be 0-200", source)
+    _check(
+        batch,
+        "sex",
+        pc.is_in(batch.column("sex"), pa.array(SEXES)),
+        f"must be one of {SEXES}",
+        source,
+    )
+    _check(
+        batch,
+        "age",
+        _null_or(
+            pc.and_(
+                pc.greater_equal(batch.column("age"), 0), pc.less_equal(batch.column("age"), 200)
+            )
+        ),
+        "must be 0-200",
+        source,
+    )
     for name in ("instance_count", "size_bytes"):
-        _check(batch, name, _null_or(pc.greater_equal(batch.column(name), 0)), "must be >= 0", source)
+        _check(
+            batch, name, _null_or(pc.greater_equal(batch.column(name), 0)), "must be >= 0", source
+        )
     for name in ("modality", "body_part"):
         col = batch.column(name)
-        _check(batch, name, _null_or(pc.equal(col, pc.utf8_upper(col))), "must be upper case", source)
+        _check(
+            batch, name, _null_or(pc.equal(col, pc.utf8_upper(col))), "must be upper case", source
+        )
     return batch
 
 

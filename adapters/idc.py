@@ -50,7 +50,8 @@ WITH raw AS (
 )
 SELECT
   'idc' AS source,
-  trim(regexp_replace(lower(trim(collection_id, {_WS})), '[^0-9a-z]+', '_', 'g'), '_') AS collection,
+  trim(regexp_replace(lower(trim(collection_id, {_WS})), '[^0-9a-z]+', '_', 'g'), '_')
+    AS collection,
   PatientID AS patient_id,
   StudyInstanceUID AS study_uid,
   SeriesInstanceUID AS series_uid,
@@ -97,7 +98,8 @@ class IdcAdapter(Adapter):
         harvest=True,
         live_search=True,
         pushdown={
-            name: _ALL_OPS | (_RANGE_OPS if spec.kind in (FieldKind.INTEGER, FieldKind.DATE) else frozenset())
+            name: _ALL_OPS
+            | (_RANGE_OPS if spec.kind in (FieldKind.INTEGER, FieldKind.DATE) else frozenset())
             for name, spec in FIELDS.items()
         },
         paging=PagingStyle.OFFSET,
@@ -107,7 +109,9 @@ class IdcAdapter(Adapter):
 
     def __init__(self, settings: SourceSettings) -> None:
         super().__init__(settings)
-        self.index_path = Path(settings.option("index_parquet") or _package_file("idc_index.parquet"))
+        self.index_path = Path(
+            settings.option("index_parquet") or _package_file("idc_index.parquet")
+        )
         self.collections_path = Path(
             settings.option("collections_parquet") or _package_file("collections_index.parquet")
         )
@@ -162,7 +166,9 @@ class IdcAdapter(Adapter):
 
         return f"idc-index-data {idc_index_data.__version__}"
 
-    async def _stream(self, sql: str, params: list[Any], batch_rows: int) -> AsyncIterator[pa.RecordBatch]:
+    async def _stream(
+        self, sql: str, params: list[Any], batch_rows: int
+    ) -> AsyncIterator[pa.RecordBatch]:
         cur = self._connection()
         fetched_at = dt.datetime.now(dt.UTC)
         query = f"SELECT *, ? AS fetched_at FROM ({sql})"

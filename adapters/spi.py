@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
@@ -26,7 +26,7 @@ ALL_OPERATORS: frozenset[str] = frozenset(
 )
 
 
-class PagingStyle(str, Enum):
+class PagingStyle(StrEnum):
     """How a source hands out a large answer."""
 
     NONE = "none"  # one response holds everything
@@ -157,7 +157,7 @@ class Adapter(abc.ABC):
         """Number of series a harvest will yield, for progress bars; None if unknown."""
         return None
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release clients and connections."""
 
 

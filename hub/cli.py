@@ -21,13 +21,16 @@ from hub.index.base import IndexNotReady, QueryError
 from hub.service import Hub
 from schema.filters import FilterError
 
-app = typer.Typer(help="Imaging Hub: one cohort query across imaging repositories.", no_args_is_help=True)
+app = typer.Typer(
+    help="Imaging Hub: one cohort query across imaging repositories.", no_args_is_help=True
+)
 console = Console()
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config (env HUB_CONFIG).")]
 DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Index directory (env HUB_DATA_DIR, default ./.hub).")
+    Path | None,
+    typer.Option("--data-dir", help="Index directory (env HUB_DATA_DIR, default ./.hub)."),
 ]
 
 
@@ -49,19 +52,30 @@ def _hub(config: HubConfig) -> Hub:
 
 @app.command()
 def harvest(
-    source: Annotated[str | None, typer.Argument(help="One source; default: every harvest-mode source.")] = None,
+    source: Annotated[
+        str | None, typer.Argument(help="One source; default: every harvest-mode source.")
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Copy sources into the index. A failed harvest keeps the last good copy."""
     hub = _hub(_config(config, data_dir))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int | None) -> None:
             if stage not in tasks:
-                label = f"fetching {stage.split(':', 1)[1]}" if stage.startswith("fetch:") else "indexing"
+                label = (
+                    f"fetching {stage.split(':', 1)[1]}"
+                    if stage.startswith("fetch:")
+                    else "indexing"
+                )
                 tasks[stage] = bar.add_task(label, total=total)
             bar.advance(tasks[stage], done)
 
@@ -91,7 +105,9 @@ def serve(
     cfg = _config(config, data_dir)
     hub = _hub(cfg)
     if not hub.index.ready():
-        console.print(f"No index in {cfg.hub.data_dir}: harvesting {', '.join(hub.harvestable())} first.")
+        console.print(
+            f"No index in {cfg.hub.data_dir}: harvesting {', '.join(hub.harvestable())} first."
+        )
         # A child process does the harvest so the server starts with a small heap.
         argv = [sys.executable, "-m", "hub", "harvest", "--data-dir", str(cfg.hub.data_dir)]
         if config:
@@ -108,17 +124,28 @@ def serve(
 def sources(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List configured sources, their capabilities and last harvest."""
     hub = _hub(_config(config, data_dir))
-    table = Table("source", "adapter", "mode", "access", "status", "series", "harvested", "data version")
+    table = Table(
+        "source", "adapter", "mode", "access", "status", "series", "harvested", "data version"
+    )
     for s in hub.sources():
-        table.add_row(s.name, s.adapter, s.mode, s.access, s.status,
-                      f"{s.series:,}" if s.series is not None else "-",
-                      s.harvested_at or "-", s.data_version or "-")
+        table.add_row(
+            s.name,
+            s.adapter,
+            s.mode,
+            s.access,
+            s.status,
+            f"{s.series:,}" if s.series is not None else "-",
+            s.harvested_at or "-",
+            s.data_version or "-",
+        )
     console.print(table)
 
 
 @app.command()
 def query(
-    filter_json: Annotated[str, typer.Argument(help='Guppy-style filter, e.g. \'{"=": {"modality": "CT"}}\'.')] = "{}",
+    filter_json: Annotated[
+        str, typer.Argument(help='Guppy-style filter, e.g. \'{"=": {"modality": "CT"}}\'.')
+    ] = "{}",
     text: Annotated[str | None, typer.Option(help="Free text, ranked by BM25.")] = None,
     facet: Annotated[list[str] | None, typer.Option(help="Facet field (repeatable).")] = None,
     size: Annotated[int, typer.Option(help="Buckets per facet.")] = 10,

@@ -82,6 +82,6 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
         raise ConfigError(f"invalid configuration: {problems}") from None
     if config.hub.index != "embedded":
         raise ConfigError(
-            "index = \"elasticsearch\" is not available in this version; use \"embedded\""
+            'index = "elasticsearch" is not available in this version; use "embedded"'
         )
     return config

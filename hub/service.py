@@ -116,11 +116,25 @@ class Hub:
         for name in self.adapters:
             snap = harvested.get(name)
             if snap is None:
-                results.append(SourceResult(name, "skipped", None, 0.0,
-                                            "not harvested yet; run `imaging-hub harvest " + name + "`"))
+                results.append(
+                    SourceResult(
+                        name,
+                        "skipped",
+                        None,
+                        0.0,
+                        "not harvested yet; run `imaging-hub harvest " + name + "`",
+                    )
+                )
                 continue
-            results.append(SourceResult(name, "ok", counts.get(name, 0), round(latency, 2),
-                                        f"answered from the index (harvested {snap.harvested_at})"))
+            results.append(
+                SourceResult(
+                    name,
+                    "ok",
+                    counts.get(name, 0),
+                    round(latency, 2),
+                    f"answered from the index (harvested {snap.harvested_at})",
+                )
+            )
         return results
 
     def explain(self, filter_json: Any, text: str | None) -> list[SourcePlan]:
@@ -129,14 +143,22 @@ class Hub:
         harvested = {s.source for s in self.index.snapshots()}
         for name, adapter in self.adapters.items():
             translation = adapter.translate(_with_text(query))
-            route = "index" if name in harvested else ("live" if adapter.capabilities.live_search else "none")
-            plans.append(SourcePlan(
-                source=name,
-                route=route,
-                native=translation.native,
-                residual=to_json(translation.residual) if translation.residual is not None else None,
-                description=translation.description,
-            ))
+            route = (
+                "index"
+                if name in harvested
+                else ("live" if adapter.capabilities.live_search else "none")
+            )
+            plans.append(
+                SourcePlan(
+                    source=name,
+                    route=route,
+                    native=translation.native,
+                    residual=to_json(translation.residual)
+                    if translation.residual is not None
+                    else None,
+                    description=translation.description,
+                )
+            )
         return plans
 
     # --- sources and harvests ----------------------------------------------------
@@ -148,27 +170,39 @@ class Hub:
             s = adapter.settings
             snap = snaps.get(name)
             caps = adapter.capabilities
-            out.append(SourceInfo(
-                name=name, adapter=s.adapter, mode=s.mode, access=s.access,
-                status="ready" if snap else "not harvested",
-                message=f"{snap.series:,} series in the index" if snap else "no harvest yet",
-                capabilities={
-                    "harvest": caps.harvest, "liveSearch": caps.live_search,
-                    "paging": caps.paging.value, "textSearch": caps.text_search,
-                    "maxPageSize": caps.max_page_size,
-                    "pushdown": {f: sorted(ops) for f, ops in caps.pushdown.items()},
-                },
-                series=snap.series if snap else None,
-                harvested_at=snap.harvested_at if snap else None,
-                data_version=snap.data_version if snap else None,
-            ))
+            out.append(
+                SourceInfo(
+                    name=name,
+                    adapter=s.adapter,
+                    mode=s.mode,
+                    access=s.access,
+                    status="ready" if snap else "not harvested",
+                    message=f"{snap.series:,} series in the index" if snap else "no harvest yet",
+                    capabilities={
+                        "harvest": caps.harvest,
+                        "liveSearch": caps.live_search,
+                        "paging": caps.paging.value,
+                        "textSearch": caps.text_search,
+                        "maxPageSize": caps.max_page_size,
+                        "pushdown": {f: sorted(ops) for f, ops in caps.pushdown.items()},
+                    },
+                    series=snap.series if snap else None,
+                    harvested_at=snap.harvested_at if snap else None,
+                    data_version=snap.data_version if snap else None,
+                )
+            )
         return out
 
     def harvestable(self) -> list[str]:
-        return [n for n, a in self.adapters.items()
-                if a.settings.mode == "harvest" and a.capabilities.harvest]
+        return [
+            n
+            for n, a in self.adapters.items()
+            if a.settings.mode == "harvest" and a.capabilities.harvest
+        ]
 
-    async def harvest(self, names: list[str] | None = None, progress: Progress | None = None) -> None:
+    async def harvest(
+        self, names: list[str] | None = None, progress: Progress | None = None
+    ) -> None:
         """Harvest sources into snapshots, then build one new index generation.
 
         A source that fails keeps its previous snapshot; the generation is still
@@ -182,7 +216,11 @@ class Hub:
         for name in names:
             adapter = self.adapters[name]
             total = adapter.estimated_total()
-            step = (lambda n, _name=name, _t=total: progress(f"fetch:{_name}", n, _t)) if progress else None
+            step = (
+                (lambda n, _name=name, _t=total: progress(f"fetch:{_name}", n, _t))
+                if progress
+                else None
+            )
             try:
                 await self.snapshots.write(name, adapter.harvest(), adapter.data_version(), step)
             except AdapterError as exc:

@@ -6,4 +6,12 @@ Depends on pydantic only; adapters and the hub import from here, never the rever
 from schema.filters import FilterError, Node, parse_filter
 from schema.record import FIELDS, FieldKind, FieldSpec, SeriesRecord
 
-__all__ = ["FIELDS", "FieldKind", "FieldSpec", "FilterError", "Node", "SeriesRecord", "parse_filter"]
+__all__ = [
+    "FIELDS",
+    "FieldKind",
+    "FieldSpec",
+    "FilterError",
+    "Node",
+    "SeriesRecord",
+    "parse_filter",
+]

@@ -20,11 +20,7 @@ _SPLIT = re.compile(r"[^\w]|_", re.UNICODE)
 def tokenize(text: str) -> list[str]:
     """Words as the index's default analyser sees them: alphanumeric runs, lower case,
     tokens longer than 40 bytes dropped (tantivy's SimpleTokenizer + RemoveLong + LowerCaser)."""
-    return [
-        t.lower()
-        for t in _SPLIT.split(text)
-        if t and len(t.encode()) < MAX_TOKEN_BYTES
-    ]
+    return [t.lower() for t in _SPLIT.split(text) if t and len(t.encode()) < MAX_TOKEN_BYTES]
 
 
 def matches(node: Node, record: Mapping[str, Any]) -> bool:

@@ -105,7 +105,7 @@ def _parse(data: Any, path: str, depth: int, counter: list[int]) -> Node:
     if counter[0] > MAX_NODES:
         raise FilterError(path, f"filter has more than {MAX_NODES} conditions")
     if not isinstance(data, dict) or len(data) != 1:
-        raise FilterError(path, "expected an object with exactly one operator, e.g. {\"=\": {...}}")
+        raise FilterError(path, 'expected an object with exactly one operator, e.g. {"=": {...}}')
     op, body = next(iter(data.items()))
     here = f"{path}.{op}"
     if op in ("AND", "OR"):
@@ -123,7 +123,9 @@ def _parse(data: Any, path: str, depth: int, counter: list[int]) -> Node:
         known = "=, !=, IN, EXCLUDES, >, >=, <, <=, AND, OR, search, is_missing"
         raise FilterError(path, f"unknown operator {op!r}; known operators: {known}")
     if not isinstance(body, dict) or len(body) != 1:
-        raise FilterError(here, "expected an object with exactly one field, e.g. {\"modality\": \"CT\"}")
+        raise FilterError(
+            here, 'expected an object with exactly one field, e.g. {"modality": "CT"}'
+        )
     field, raw = next(iter(body.items()))
     field_path = f"{here}.{field}"
     kind = _field_kind(field, here)
@@ -139,7 +141,9 @@ def _parse(data: Any, path: str, depth: int, counter: list[int]) -> Node:
         values = tuple(_value(v, kind, f"{field_path}[{i}]") for i, v in enumerate(raw))
         return In(field, values, negated=op == "EXCLUDES")
     if op in RANGE_OPS and kind not in (FieldKind.INTEGER, FieldKind.DATE):
-        raise FilterError(field_path, f"{op} needs a numeric or date field; {field!r} is {kind.value}")
+        raise FilterError(
+            field_path, f"{op} needs a numeric or date field; {field!r} is {kind.value}"
+        )
     return Compare(op, field, _value(raw, kind, field_path))
 
 
@@ -168,7 +172,9 @@ def _parse_search(body: Any, path: str) -> Search:
 def _field_kind(field: str, path: str) -> FieldKind:
     spec = FIELDS.get(field)
     if spec is None:
-        raise FilterError(f"{path}.{field}", f"unknown field {field!r}; known fields: {', '.join(FIELDS)}")
+        raise FilterError(
+            f"{path}.{field}", f"unknown field {field!r}; known fields: {', '.join(FIELDS)}"
+        )
     return spec.kind
 
 

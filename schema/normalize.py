@@ -12,7 +12,14 @@ import datetime as dt
 import re
 from functools import lru_cache
 
-_SEX = {"f": "female", "female": "female", "m": "male", "male": "male", "o": "other", "other": "other"}
+_SEX = {
+    "f": "female",
+    "female": "female",
+    "m": "male",
+    "male": "male",
+    "o": "other",
+    "other": "other",
+}
 _AGE = re.compile(r"^ *([0-9]{1,3}) *([YyMmWwDd]?) *$")
 _AGE_DIVISOR = {"": 1, "y": 1, "m": 12, "w": 52, "d": 365}
 _DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%Y.%m.%d", "%Y/%m/%d")

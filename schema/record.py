@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class FieldKind(str, Enum):
+class FieldKind(StrEnum):
     """How a field is stored and which operators make sense on it."""
 
     KEYWORD = "keyword"  # exact string: term, set and missing tests; facets
@@ -37,9 +37,13 @@ class FieldSpec:
 FIELDS: dict[str, FieldSpec] = {
     spec.name: spec
     for spec in [
-        FieldSpec("source", FieldKind.KEYWORD, "Repositories holding the series", multi_valued=True),
+        FieldSpec(
+            "source", FieldKind.KEYWORD, "Repositories holding the series", multi_valued=True
+        ),
         FieldSpec("collection", FieldKind.KEYWORD, "Collection id, lower snake case"),
-        FieldSpec("patient_id", FieldKind.KEYWORD, facetable=False, doc="PatientID within its collection"),
+        FieldSpec(
+            "patient_id", FieldKind.KEYWORD, facetable=False, doc="PatientID within its collection"
+        ),
         FieldSpec("study_uid", FieldKind.KEYWORD, facetable=False, doc="StudyInstanceUID"),
         FieldSpec("series_uid", FieldKind.KEYWORD, facetable=False, doc="SeriesInstanceUID"),
         FieldSpec("modality", FieldKind.KEYWORD, "DICOM Modality code, upper case"),

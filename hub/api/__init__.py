@@ -1,1 +1,5 @@
-"""HTTP face of the hub: GraphQL and REST."""
+"""The hub's HTTP face: GraphQL for cohort questions, REST probes for operators."""
+
+from hub.api.app import create_app
+
+__all__ = ["create_app"]

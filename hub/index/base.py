@@ -104,7 +104,9 @@ def check_histogram_field(name: str, interval: float) -> None:
     spec = FIELDS.get(name)
     if spec is None or spec.kind not in (FieldKind.INTEGER, FieldKind.DATE):
         numeric = [n for n, s in FIELDS.items() if s.kind in (FieldKind.INTEGER, FieldKind.DATE)]
-        raise QueryError(f"histogram needs a numeric or date field ({', '.join(numeric)}), got {name!r}")
+        raise QueryError(
+            f"histogram needs a numeric or date field ({', '.join(numeric)}), got {name!r}"
+        )
     if not interval > 0 or interval != interval or interval > 1e15:
         raise QueryError(f"histogram interval must be a positive number, got {interval!r}")
 

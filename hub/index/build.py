@@ -13,8 +13,8 @@ import datetime as dt
 import json
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +25,19 @@ import tantivy
 
 from hub.index.columns import encode_keyword
 from hub.index.snapshots import Snapshot
-from hub.index.tantivy_query import PRESENT, RAW_SUFFIX, build_schema
+from hub.index.tantivy_query import PRESENCE_TERMS, PRESENT, RAW_SUFFIX, build_schema
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
-KEYWORDS = [n for n, s in FIELDS.items() if s.kind in (FieldKind.KEYWORD, FieldKind.TEXT) and n != "source"]
+KEYWORDS = [
+    n for n, s in FIELDS.items() if s.kind in (FieldKind.KEYWORD, FieldKind.TEXT) and n != "source"
+]
 NUMERICS = [n for n, s in FIELDS.items() if s.kind in (FieldKind.INTEGER, FieldKind.DATE)]
 BATCH_ROWS = 50_000
 
 
 def merged_sql(snapshots: Sequence[Snapshot], priorities: dict[str, int]) -> tuple[str, list[Any]]:
     """SQL of the merged, ordered, row-numbered corpus; file paths travel as parameters."""
-    parts = [f"SELECT *, ? AS _prio FROM read_parquet(?)" for _ in snapshots]
+    parts = ["SELECT *, ? AS _prio FROM read_parquet(?)" for _ in snapshots]
     params: list[Any] = []
     for snap in snapshots:
         params += [priorities.get(snap.source, 100), str(snap.path)]
@@ -60,7 +62,7 @@ def merged_sql(snapshots: Sequence[Snapshot], priorities: dict[str, int]) -> tup
 
 def tantivy_json_sql() -> str:
     """One JSON document per row, as tantivy's `add_json` takes it."""
-    present = ", ".join(f"CASE WHEN {n} IS NOT NULL THEN '{n}' END" for n in FIELDS if n != "source")
+    present = ", ".join(f"CASE WHEN {n} IS NOT NULL THEN '{n}' END" for n in PRESENCE_TERMS)
     pairs = [
         "'row', row",
         "'sources', sources",
@@ -76,9 +78,13 @@ def tantivy_json_sql() -> str:
             pairs.append(f"'{name}', {name}")
         if name in TEXT_FIELDS:
             pairs.append(f"'{name}{RAW_SUFFIX}', {name}")
-    pairs += ["'viewer_url', viewer_url", "'download_url', download_url",
-              "'fetched_at', strftime(fetched_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')"]
-    return f"SELECT json_merge_patch('{{}}', json_object({', '.join(pairs)}))::VARCHAR AS doc FROM corpus ORDER BY row"
+    pairs += [
+        "'viewer_url', viewer_url",
+        "'download_url', download_url",
+        "'fetched_at', strftime(fetched_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')",
+    ]
+    doc = f"json_merge_patch('{{}}', json_object({', '.join(pairs)}))::VARCHAR"
+    return f"SELECT {doc} AS doc FROM corpus ORDER BY row"
 
 
 def build_generation(
@@ -104,8 +110,12 @@ def build_generation(
             "rows": rows,
             "built_at": dt.datetime.now(dt.UTC).isoformat(),
             "snapshots": [
-                {"source": s.source, "series": s.series, "harvested_at": s.harvested_at,
-                 "data_version": s.data_version}
+                {
+                    "source": s.source,
+                    "series": s.series,
+                    "harvested_at": s.harvested_at,
+                    "data_version": s.data_version,
+                }
                 for s in snapshots
             ],
         }
@@ -132,7 +142,8 @@ def switch_current(index_root: Path, name: str) -> None:
 def _write_columns(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[str]) -> int:
     folder.mkdir(parents=True)
     table = con.sql(
-        "SELECT sources, " + ", ".join(KEYWORDS)
+        "SELECT sources, "
+        + ", ".join(KEYWORDS)
         + ", collection || chr(31) || patient_id AS patient_key, "
         + ", ".join(
             f"({n} - DATE '1970-01-01')::BIGINT AS {n}" if FIELDS[n].kind is FieldKind.DATE else n
@@ -144,9 +155,10 @@ def _write_columns(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[s
     for name in [*KEYWORDS, "patient_key"]:
         codes, dictionary = encode_keyword(table.column(name))
         np.save(folder / f"{name}.npy", codes)
-        with pa.OSFile(str(folder / f"{name}.dict.arrow"), "wb") as sink, pa.ipc.new_file(
-            sink, pa.schema([("value", pa.string())])
-        ) as writer:
+        with (
+            pa.OSFile(str(folder / f"{name}.dict.arrow"), "wb") as sink,
+            pa.ipc.new_file(sink, pa.schema([("value", pa.string())])) as writer,
+        ):
             writer.write_table(pa.table({"value": dictionary.cast(pa.string())}))
         cardinality[name] = len(dictionary)
     for name in NUMERICS:

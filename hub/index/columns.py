@@ -53,21 +53,23 @@ class ColumnStore:
         self.source_names: list[str] = self.meta["sources"]
 
     @cached_property
-    def _arrays(self) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+    def _arrays(self) -> dict[str, np.ndarray]:
         return {p.stem: np.load(p, mmap_mode="r") for p in self.folder.glob("*.npy")}
 
-    def codes(self, name: str) -> np.ndarray:  # type: ignore[type-arg]
+    def codes(self, name: str) -> np.ndarray:
         return self._arrays[name]
 
     def dictionary(self, name: str) -> pa.Array:
         cache = self.__dict__.setdefault("_dicts", {})
         if name not in cache:
-            with pa.memory_map(str(self.folder / f"{name}.dict.arrow")) as source:
-                cache[name] = pa.ipc.open_file(source).read_all().column(0).combine_chunks()
-        return cache[name]  # type: ignore[no-any-return]
+            source = pa.memory_map(str(self.folder / f"{name}.dict.arrow"))  # stays mapped
+            cache[name] = pa.ipc.open_file(source).read_all().column(0).combine_chunks()
+        return cache[name]
 
     def code_of(self, name: str, values: tuple[Value, ...]) -> npt.NDArray[np.int64]:
-        found = pc.index_in(pa.array([str(v) for v in values], type=pa.string()), value_set=self.dictionary(name))
+        found = pc.index_in(
+            pa.array([str(v) for v in values], type=pa.string()), value_set=self.dictionary(name)
+        )
         return np.array([c for c in found.to_pylist() if c is not None], dtype=np.int64)
 
     # --- filter evaluation -------------------------------------------------------
@@ -117,7 +119,9 @@ class ColumnStore:
             return np.asarray((self.codes("source.bits") & bits) != 0)
         if self._kind(field) in (FieldKind.INTEGER, FieldKind.DATE):
             vals = np.array([to_index_value(field, v) for v in values], dtype=np.int64)
-            return np.asarray(self.codes(field + ".valid"), dtype=bool) & np.isin(self.codes(field), vals)
+            return np.asarray(self.codes(field + ".valid"), dtype=bool) & np.isin(
+                self.codes(field), vals
+            )
         codes = self.code_of(field, values)
         column = self.codes(field)
         if len(codes) == 1:
@@ -132,7 +136,7 @@ class ColumnStore:
         column = self.codes(field)
         valid = np.asarray(self.codes(field + ".valid"), dtype=bool)
         ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
-        return valid & ops[op](column, v)
+        return np.asarray(valid & ops[op](column, v), dtype=bool)
 
     # --- counting ----------------------------------------------------------------
 

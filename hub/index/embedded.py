@@ -9,8 +9,8 @@ generation and flips `CURRENT`, which every open index notices within a second.
 from __future__ import annotations
 
 import base64
-import hashlib
 import datetime as dt
+import hashlib
 import json
 import threading
 import time
@@ -127,7 +127,9 @@ class EmbeddedCohort:
         self.query = query
         text = (query.text or "").strip()
         self.text_node: Search | None = Search(text, TEXT_FIELDS) if text else None
-        self.node: Node = query.filter if self.text_node is None else And((query.filter, self.text_node))
+        self.node: Node = (
+            query.filter if self.text_node is None else And((query.filter, self.text_node))
+        )
 
     @cached_property
     def tantivy_query(self) -> tantivy.Query:
@@ -167,7 +169,9 @@ class EmbeddedCohort:
             if not FIELDS[name].facetable:
                 raise QueryError(f"{name!r} has too many distinct values to facet on")
             if FIELDS[name].kind not in (FieldKind.KEYWORD,):
-                raise QueryError(f"{name!r} is numeric; use histogram(field: {name!r}, interval: ...)")
+                raise QueryError(
+                    f"{name!r} is numeric; use histogram(field: {name!r}, interval: ...)"
+                )
         if not fields:
             return []
         aggs = {}
@@ -179,8 +183,10 @@ class EmbeddedCohort:
         facets = []
         for name in fields:
             raw = result.get(name, {}).get("buckets", [])
-            buckets = sorted((Bucket(str(b["key"]), int(b["doc_count"])) for b in raw),
-                             key=lambda b: (-b.count, b.key))
+            buckets = sorted(
+                (Bucket(str(b["key"]), int(b["doc_count"])) for b in raw),
+                key=lambda b: (-b.count, b.key),
+            )
             covered = sum(b.count for b in buckets)
             missing = 0 if name == "source" else max(0, total - covered)
             facets.append(Facet(name, buckets[:size], missing))
@@ -202,7 +208,9 @@ class EmbeddedCohort:
     def series(self, first: int, after: str | None, sort: list[SortKey]) -> SeriesPage:
         check_page(first)
         if len(sort) > 1:
-            raise QueryError("sorting on more than one field is not supported yet; give one sort key")
+            raise QueryError(
+                "sorting on more than one field is not supported yet; give one sort key"
+            )
         if sort and sort[0].field != "score":
             rows = self._rows_sorted_by(sort[0])
         elif self.text_node is not None and (not sort or sort[0].descending):
@@ -211,7 +219,7 @@ class EmbeddedCohort:
             rows = np.flatnonzero(self.mask)
         signature = repr((self.gen.name, self.node, sort))
         start = _decode_cursor(after, signature) if after else 0
-        page_rows = [int(r) for r in rows[start:start + first]]
+        page_rows = [int(r) for r in rows[start : start + first]]
         nodes = self._documents(page_rows)
         cursors = [_encode_cursor(start + i + 1, signature) for i in range(len(page_rows))]
         return SeriesPage(
@@ -226,7 +234,9 @@ class EmbeddedCohort:
         spec = FIELDS.get(key.field)
         if spec is None or spec.multi_valued:
             sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
-            raise QueryError(f"cannot sort on {key.field!r}; sortable: score, {', '.join(sortable)}")
+            raise QueryError(
+                f"cannot sort on {key.field!r}; sortable: score, {', '.join(sortable)}"
+            )
         rows = np.flatnonzero(self.mask)
         cols = self.gen.columns
         if spec.kind in (FieldKind.INTEGER, FieldKind.DATE):
@@ -295,7 +305,9 @@ def _decode_cursor(cursor: str, signature: str) -> int:
         if payload["s"] != _digest(signature) or position < 0:
             raise ValueError
     except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise QueryError("the `after` cursor does not belong to this cohort query; start again without it") from None
+        raise QueryError(
+            "the `after` cursor does not belong to this cohort query; start again without it"
+        ) from None
     return position
 
 

@@ -84,7 +84,12 @@ class SnapshotStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        meta = {"file": name, "series": rows, "harvested_at": stamp.isoformat(), "data_version": data_version}
+        meta = {
+            "file": name,
+            "series": rows,
+            "harvested_at": stamp.isoformat(),
+            "data_version": data_version,
+        }
         meta_tmp = folder / "snapshot.json.partial"
         meta_tmp.write_text(json.dumps(meta))
         os.replace(meta_tmp, folder / "snapshot.json")

@@ -18,6 +18,8 @@ EPOCH = dt.date(1970, 1, 1)
 RAW_SUFFIX = "__raw"
 STORED_ONLY = ("viewer_url", "download_url", "fetched_at")
 PRESENT = "_present"
+# Fields without a fast column record their presence as a term of `_present`.
+PRESENCE_TERMS = tuple(n for n, s in FIELDS.items() if not s.facetable and n != "source")
 
 
 def raw_field(name: str) -> str:
@@ -71,11 +73,17 @@ class QueryCompiler:
             case Or(children):
                 return self._bool([(tantivy.Occur.Should, self.compile(c)) for c in children])
             case IsMissing(field, missing):
-                exists = tantivy.Query.term_query(self.schema, PRESENT, field)
+                exists = (
+                    tantivy.Query.term_query(self.schema, PRESENT, field)
+                    if field in PRESENCE_TERMS
+                    else tantivy.Query.exists_query(raw_field(field))
+                )
                 return self._not(exists) if missing else exists
             case In(field, values, negated):
                 f = raw_field(field)
-                q = tantivy.Query.term_set_query(self.schema, f, [to_index_value(f, v) for v in values])
+                q = tantivy.Query.term_set_query(
+                    self.schema, f, [to_index_value(f, v) for v in values]
+                )
                 return self._not(q) if negated else q
             case Compare(op, field, value):
                 return self._compare(op, field, value)
@@ -90,11 +98,18 @@ class QueryCompiler:
             return tantivy.Query.empty_query()
         per_word = [
             self._bool(
-                [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, f, w)) for f in fields]
+                [
+                    (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, f, w))
+                    for f in fields
+                ]
             )
             for w in dict.fromkeys(words)
         ]
-        return per_word[0] if len(per_word) == 1 else self._bool([(tantivy.Occur.Must, q) for q in per_word])
+        return (
+            per_word[0]
+            if len(per_word) == 1
+            else self._bool([(tantivy.Occur.Must, q) for q in per_word])
+        )
 
     def _compare(self, op: str, field: str, value: Value) -> tantivy.Query:
         f = raw_field(field)

@@ -1,0 +1,183 @@
+"""The HTTP app: GraphQL at `/graphql` (GraphiQL on GET), `/healthz` and `/readyz`.
+
+`create_app` is an app factory with a lifespan that owns the one `Hub` (its adapters
+hold HTTP clients), so tests and servers each get their own. Nothing a caller sends
+may produce a 500 with a traceback: bad JSON is a 400, an oversized body a 413, and
+everything inside a GraphQL request comes back in the standard `errors` list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub.api.graphql_schema import run_graphql
+from hub.config import HubConfig, load_config
+from hub.service import Hub
+
+MAX_BODY = 1024 * 1024
+"""A cohort query with its filter is a few KiB; 1 MiB is generous and bounds parsing."""
+
+
+GRAPHIQL_HTML = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Imaging Hub · GraphiQL</title>
+  <style>body { margin: 0; } #graphiql { height: 100vh; }</style>
+  <link rel="stylesheet" href="https://unpkg.com/graphiql@3.8.3/graphiql.min.css">
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL…</div>
+  <script crossorigin src="https://unpkg.com/react@18.3.1/umd/react.production.min.js"></script>
+  <script crossorigin src="https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js"></script>
+  <script crossorigin src="https://unpkg.com/graphiql@3.8.3/graphiql.min.js"></script>
+  <script>
+    const query = `{
+  cohort(filter: {AND: [{IN: {modality: ["CT"]}}, {IN: {body_part: ["CHEST"]}}]}) {
+    counts { patients studies series }
+    facets(fields: ["collection", "sex"]) { field buckets { key count } missing }
+    series(first: 5) { nodes { collection patientId seriesDescription viewerUrl } }
+  }
+}`;
+    const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
+    ReactDOM.createRoot(document.getElementById("graphiql")).render(
+      React.createElement(GraphiQL, { fetcher, defaultQuery: query }));
+  </script>
+</body>
+</html>
+"""
+
+
+class BadRequest(Exception):
+    """The request is not a GraphQL request at all (400)."""
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for bodies over `limit`, whether declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _too_large(self.limit)(scope, receive, send)
+
+
+def _too_large(limit: int) -> Response:
+    return JSONResponse({"error": f"request body larger than {limit} bytes"}, status_code=413)
+
+
+def create_app(config: HubConfig | None = None) -> FastAPI:
+    """A new app; the hub is built at startup from `config` (default: `load_config()`)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = Hub(config if config is not None else load_config())
+        app.state.hub = hub
+        try:
+            yield
+        finally:
+            await hub.aclose()
+
+    app = FastAPI(title="Imaging Hub", lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_request: Request, exc: BadRequest) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: an index generation is there to serve cohort questions."""
+        hub: Hub = request.app.state.hub
+        if await run_in_threadpool(hub.index.ready):
+            return JSONResponse({"status": "ready"})
+        reason = "no index generation to serve yet; run `imaging-hub harvest`"
+        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+
+    @app.post("/graphql")
+    async def graphql_post(request: Request) -> JSONResponse:
+        try:
+            payload = json.loads(await request.body())
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            raise BadRequest("request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise BadRequest('request body must be a JSON object {"query": ..., "variables": ...}')
+        return await _execute(request, payload)
+
+    @app.get("/graphql", response_model=None)
+    async def graphql_get(request: Request) -> Response:
+        """GraphiQL for a browser; with `?query=` the query runs, as GraphQL-over-HTTP allows."""
+        params = request.query_params
+        if "query" not in params:
+            return HTMLResponse(GRAPHIQL_HTML)
+        payload: dict[str, Any] = dict(params)
+        if "variables" in params:
+            try:
+                payload["variables"] = json.loads(params["variables"])
+            except (ValueError, RecursionError):
+                raise BadRequest("`variables` is not valid JSON") from None
+        return await _execute(request, payload)
+
+    return app
+
+
+async def _execute(request: Request, payload: dict[str, Any]) -> JSONResponse:
+    query = payload.get("query")
+    variables = payload.get("variables")
+    operation_name = payload.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        raise BadRequest("`query` must be a non-empty string")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadRequest("`variables` must be a JSON object")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise BadRequest("`operationName` must be a string")
+    hub: Hub = request.app.state.hub
+    result = await run_in_threadpool(run_graphql, hub, query, variables, operation_name)
+    return JSONResponse(result)
