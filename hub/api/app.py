@@ -61,7 +61,7 @@ class BadRequest(Exception):
 
 
 class BodyTooLarge(Exception):
-    pass
+    """Raised from `receive` so the endpoint stops reading; turned into a 413 below."""
 
 
 class BodyLimit:
@@ -76,7 +76,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and not declared.isdigit():
+            bad = JSONResponse({"error": "Content-Length is not a number"}, status_code=400)
+            await bad(scope, receive, send)
+            return
+        if declared is not None and int(declared) > self.limit:
             await _too_large(self.limit)(scope, receive, send)
             return
         seen = 0

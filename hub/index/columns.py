@@ -138,6 +138,14 @@ class ColumnStore:
         ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
         return np.asarray(valid & ops[op](column, v), dtype=bool)
 
+    def value_range(self, field: str) -> tuple[int, int]:
+        """Smallest and largest value of a numeric field over the whole generation."""
+        cache = self.__dict__.setdefault("_ranges", {})
+        if field not in cache:
+            values = np.asarray(self.codes(field))[np.asarray(self.codes(field + ".valid"), bool)]
+            cache[field] = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+        return cache[field]  # type: ignore[no-any-return]
+
     # --- counting ----------------------------------------------------------------
 
     def distinct(self, name: str, mask: Mask) -> int:

@@ -46,6 +46,27 @@ from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 AGG_BUCKET_LIMIT = 60_000
 RANKING_CACHE = 16
+MAX_HISTOGRAM_BUCKETS = 10_000
+
+
+@dataclass
+class Ranking:
+    """Rows of a text query in BM25 order, with their scores."""
+
+    rows: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+
+    @cached_property
+    def _order(self) -> npt.NDArray[np.int64]:
+        return np.argsort(self.rows, kind="stable")
+
+    def scores_of(self, rows: list[int]) -> list[float | None]:
+        position = np.searchsorted(self.rows, rows, sorter=self._order)
+        out: list[float | None] = []
+        for row, pos in zip(rows, position, strict=True):
+            i = self._order[pos] if pos < len(self.rows) else None
+            out.append(float(self.scores[i]) if i is not None and self.rows[i] == row else None)
+        return out
 
 
 @dataclass
@@ -68,7 +89,8 @@ class EmbeddedIndex:
         self._lock = threading.Lock()
         self._gen: Generation | None = None
         self._checked = 0.0
-        self.rankings: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
+        self.lock = threading.Lock()
+        self.rankings: OrderedDict[tuple[str, str], Ranking] = OrderedDict()
 
     def generation(self) -> Generation:
         """The current generation, reopened when `CURRENT` has moved (checked once a second)."""
@@ -199,6 +221,12 @@ class EmbeddedCohort:
 
     def histogram(self, field: str, interval: float) -> list[Bucket]:
         check_histogram_field(field, interval)
+        low, high = self.gen.columns.value_range(field)
+        if (high - low) / interval > MAX_HISTOGRAM_BUCKETS:
+            raise QueryError(
+                f"interval {interval} would give more than {MAX_HISTOGRAM_BUCKETS:,} buckets "
+                f"over {field} (range {low}..{high}); use a larger interval"
+            )
         agg = {"h": {"histogram": {"field": field, "interval": interval}}}
         result = self.gen.searcher.aggregate(self.tantivy_query, agg)
         buckets = result.get("h", {}).get("buckets", [])
@@ -211,16 +239,20 @@ class EmbeddedCohort:
             raise QueryError(
                 "sorting on more than one field is not supported yet; give one sort key"
             )
+        ranking = self._ranking() if self.text_node is not None else None
         if sort and sort[0].field != "score":
             rows = self._rows_sorted_by(sort[0])
-        elif self.text_node is not None and (not sort or sort[0].descending):
-            rows = self._rows_by_score()
+        elif ranking is not None:
+            rows = ranking.rows if not sort or sort[0].descending else ranking.rows[::-1]
         else:
             rows = np.flatnonzero(self.mask)
         signature = repr((self.gen.name, self.node, sort))
         start = _decode_cursor(after, signature) if after else 0
         page_rows = [int(r) for r in rows[start : start + first]]
         nodes = self._documents(page_rows)
+        if ranking is not None:
+            for node, score in zip(nodes, ranking.scores_of(page_rows), strict=True):
+                node["score"] = score
         cursors = [_encode_cursor(start + i + 1, signature) for i in range(len(page_rows))]
         return SeriesPage(
             total=len(rows),
@@ -249,19 +281,23 @@ class EmbeddedCohort:
         ranks = np.where(present, ranks, np.iinfo(np.int64).max)  # missing sorts last
         return rows[np.lexsort((rows, ranks))]
 
-    def _rows_by_score(self) -> npt.NDArray[np.int64]:
-        """Rows in BM25 order, cached per generation and question for deep paging."""
-        key = (self.gen.name, json.dumps([repr(self.node)]))
-        cached = self.owner.rankings.get(key)
+    def _ranking(self) -> Ranking:
+        """Every hit in BM25 order, cached per generation and question for deep paging."""
+        key = (self.gen.name, repr(self.node))
+        with self.owner.lock:
+            cached = self.owner.rankings.get(key)
         if cached is None:
             limit = max(1, int(np.count_nonzero(self.mask)))
             hits = self.gen.searcher.search(self.tantivy_query, limit=limit, count=False).hits
-            addresses = [h[1] for h in hits]
-            cached = [int(v) for v in self.gen.searcher.fast_field_values("row", addresses)]  # type: ignore[arg-type]
-            self.owner.rankings[key] = cached
-            while len(self.owner.rankings) > RANKING_CACHE:
-                self.owner.rankings.popitem(last=False)
-        return np.asarray(cached, dtype=np.int64)
+            rows = self.gen.searcher.fast_field_values("row", [h[1] for h in hits])
+            cached = Ranking(
+                np.asarray(rows, dtype=np.int64), np.asarray([h[0] for h in hits], dtype=float)
+            )
+            with self.owner.lock:
+                self.owner.rankings[key] = cached
+                while len(self.owner.rankings) > RANKING_CACHE:
+                    self.owner.rankings.popitem(last=False)
+        return cached
 
     def _documents(self, rows: list[int]) -> list[dict[str, Any]]:
         if not rows:
