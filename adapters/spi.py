@@ -141,9 +141,20 @@ class Adapter(abc.ABC):
         """Compile the filter into the native request plus what stays residual."""
 
     def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
-        """Stream the records selected by a translated filter (live sources), as canonical
-        Arrow batches (see `adapters.batch`)."""
+        """Stream the records of ONE page of a translated filter (live sources), as canonical
+        Arrow batches (see `adapters.batch`); `next_page` says what comes after."""
         raise TerminalSourceError(f"source {self.name!r} cannot search live")
+
+    def next_page(self, page: Page, returned: int) -> Page | None:
+        """The page after one that returned `returned` records; None when that was the last.
+
+        The hub drives the paging loop (so it can retry a failed page and resume from the
+        last good one); adapters with unusual paging override this.
+        """
+        paging = self.capabilities.paging
+        if paging is PagingStyle.OFFSET and returned >= page.size:
+            return Page(size=page.size, offset=page.offset + page.size)
+        return None
 
     def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         """Stream every series the source holds, in batches (harvestable sources)."""

@@ -1,0 +1,72 @@
+"""HTTP for adapters: one place that turns transport outcomes into typed errors.
+
+Like httpx's own `map_httpcore_exceptions`, every adapter converts at this one
+boundary: timeouts, dropped connections, 429 and 5xx are transient (the hub retries,
+honouring Retry-After); other 4xx and unreadable bodies are terminal. Messages name
+the source and the URL path only, never query strings, headers or tokens.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import httpx
+import orjson
+
+from adapters.spi import TerminalSourceError, TransientSourceError
+
+
+def _where(source: str, request: httpx.Request) -> str:
+    return f"{source} ({request.method} {request.url.host}{request.url.path})"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def send(client: httpx.AsyncClient, source: str, request: httpx.Request) -> httpx.Response:
+    """Send a request; raise TransientSourceError / TerminalSourceError for failures."""
+    try:
+        response = await client.send(request)
+    except httpx.TimeoutException:
+        raise TransientSourceError(f"{_where(source, request)} timed out") from None
+    except httpx.TransportError as exc:
+        kind = type(exc).__name__
+        raise TransientSourceError(f"{_where(source, request)} failed: {kind}") from None
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise TransientSourceError(
+            f"{_where(source, request)} answered HTTP {status}",
+            retry_after_s=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    if status in (401, 403):
+        raise TerminalSourceError(
+            f"{_where(source, request)} refused the credentials (HTTP {status})"
+        )
+    if status >= 400:
+        raise TerminalSourceError(f"{_where(source, request)} answered HTTP {status}")
+    return response
+
+
+def json_body(response: httpx.Response, source: str, empty: Any = None) -> Any:
+    """Parse a JSON body; an empty body gives `empty` (TCIA answers 'no results' that way)."""
+    if not response.content.strip():
+        return empty
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise TerminalSourceError(
+            f"{_where(source, response.request)} sent a body that is not valid JSON"
+        ) from None
