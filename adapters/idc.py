@@ -34,7 +34,9 @@ from adapters.spi import (
 from schema.filters import MATCH_ALL, Node, to_json
 from schema.record import FIELDS, FieldKind
 
-_WS = "' \t\r\n'"
+# The characters Python's str.strip() removes (schema.normalize trims with it), so the SQL
+# trims exactly like the pure rules: not only ' \t\r\n' but also \x0b, \x0c, NBSP, ...
+_WS = "'" + "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "'"
 
 # Canonical fields as SQL over the raw IDC columns (normalisation rules of DESIGN.md).
 CANONICAL_SQL = f"""
@@ -65,10 +67,14 @@ SELECT
   CASE WHEN age_years <= 200 THEN age_years END AS age,
   CAST(NULL AS VARCHAR) AS race,
   CAST(NULL AS VARCHAR) AS ethnicity,
-  CAST(coalesce(try_strptime(trim(StudyDate, {_WS}), '%Y-%m-%d'),
-                try_strptime(trim(StudyDate, {_WS}), '%Y%m%d'),
-                try_strptime(trim(StudyDate, {_WS}), '%Y.%m.%d'),
-                try_strptime(trim(StudyDate, {_WS}), '%Y/%m/%d')) AS DATE) AS study_date,
+  -- strptime's %Y also reads 1-3 digit years, year 0000 and '2023111' as 2023-11-01;
+  -- the rules (schema.normalize.normalize_date) do not
+  CAST(CASE WHEN regexp_matches(trim(StudyDate, {_WS}), '^[0-9]{{4}}([^0-9]|[0-9]{{4}}$)')
+                 AND NOT starts_with(trim(StudyDate, {_WS}), '0000') THEN
+    coalesce(try_strptime(trim(StudyDate, {_WS}), '%Y-%m-%d'),
+             try_strptime(trim(StudyDate, {_WS}), '%Y%m%d'),
+             try_strptime(trim(StudyDate, {_WS}), '%Y.%m.%d'),
+             try_strptime(trim(StudyDate, {_WS}), '%Y/%m/%d')) END AS DATE) AS study_date,
   nullif(trim(StudyDescription, {_WS}), '') AS study_description,
   nullif(trim(SeriesDescription, {_WS}), '') AS series_description,
   nullif(trim(Manufacturer, {_WS}), '') AS manufacturer,

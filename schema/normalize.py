@@ -20,7 +20,7 @@ _SEX = {
     "o": "other",
     "other": "other",
 }
-_AGE = re.compile(r"^ *([0-9]{1,3}) *([YyMmWwDd]?) *$")
+_AGE = re.compile(r"^ *([0-9]{1,3}) *([YyMmWwDd]?) *\Z")  # \Z: `$` also matches before a final \n
 _AGE_DIVISOR = {"": 1, "y": 1, "m": 12, "w": 52, "d": 365}
 _DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%Y.%m.%d", "%Y/%m/%d")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -60,6 +60,8 @@ def normalize_date(value: str | dt.date | None) -> dt.date | None:
         return value
     text = value.strip()
     if text.isdigit() and len(text) != 8:  # strptime would read '2023111' as 2023-11-01
+        return None
+    if " " in text:  # strptime's %d would read '2023-11- 1' as 2023-11-01
         return None
     for fmt in _DATE_FORMATS:
         try:

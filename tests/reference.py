@@ -8,11 +8,15 @@ columns. Counting then follows DESIGN.md ("Counting") with plain SQL.
 
 Filters are written by hand as SQL `WHERE` clauses over `ref` (see the test tables),
 next to the equivalent Guppy JSON the hub receives.
+
+Also here: a hypothesis strategy for random Guppy filters over values that occur in a
+given set of canonical records, shared by the index, adapter and SPI property tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import collections
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,6 +25,7 @@ from typing import Any
 import duckdb
 import idc_index_data
 import pyarrow as pa
+from hypothesis import strategies as st
 
 from schema.normalize import (
     normalize_age,
@@ -50,7 +55,8 @@ _MAPPED: list[tuple[str, str, str, Callable[[Any], Any], pa.DataType]] = [
     ("i.PatientSex", "map_sex", "sex", normalize_sex, pa.string()),
     ("i.PatientAge", "map_age", "age", normalize_age, pa.int32()),
     ("i.StudyDate", "map_study_date", "study_date", normalize_date, pa.date32()),
-    ("i.StudyDescription", "map_study_description", "study_description", normalize_text, pa.string()),
+    ("i.StudyDescription", "map_study_description", "study_description", normalize_text,
+     pa.string()),
     ("i.SeriesDescription", "map_series_description", "series_description", normalize_text,
      pa.string()),
     ("i.Manufacturer", "map_manufacturer", "manufacturer", normalize_text, pa.string()),
@@ -149,3 +155,75 @@ class Reference:
 def reference() -> Reference:
     """One reference per test session (building it takes a couple of seconds)."""
     return Reference()
+
+
+# --- random filters over real values ----------------------------------------------------
+
+KEYWORD_FIELDS = ("modality", "sex", "body_part", "collection", "license", "manufacturer",
+                  "disease", "source", "study_description")
+NUMERIC_FIELDS = ("age", "study_date")
+MISSABLE_FIELDS = ("modality", "body_part", "age", "study_date", "manufacturer", "disease",
+                   "study_description", "series_description", "source", "sex")
+SEARCH_WORDS = ("lung", "CT chest", "t1", "axial", "segmentation", "PET", "xyzzy", "kidney 2")
+ABSENT = "NO-SUCH-VALUE"
+
+
+def value_pools(records: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Values to build filters from: those present in `records`, plus a few absent ones."""
+    pools: dict[str, list[Any]] = {}
+    for name in KEYWORD_FIELDS:
+        if name == "study_description":
+            common = collections.Counter(r[name] for r in records if r[name] is not None)
+            pools[name] = [d for d, _ in common.most_common(8)] + [ABSENT]
+        elif name == "source":
+            pools[name] = sorted({s for r in records for s in r.get("sources") or [r["source"]]})
+            pools[name].append(ABSENT)
+        else:
+            pools[name] = [*sorted({r[name] for r in records if r[name] is not None}), ABSENT]
+    pools["age"] = [*sorted({r["age"] for r in records if r["age"] is not None}), -1, 150]
+    dates = sorted({r["study_date"] for r in records if r["study_date"] is not None})
+    pools["study_date"] = [d.isoformat() for d in dates[:: max(1, len(dates) // 40)]]
+    pools["study_date"] += ["1900-01-01", "2100-01-01"]
+    return pools
+
+
+def filter_strategy(
+    pools: dict[str, list[Any]], depth: int = 3, search: bool = True
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Guppy JSON filters: every operator over real field values, AND/OR nested to `depth`."""
+
+    def one(name: str) -> st.SearchStrategy[Any]:
+        return st.sampled_from(pools[name])
+
+    def some(name: str) -> st.SearchStrategy[list[Any]]:
+        return st.lists(one(name), min_size=1, max_size=3)
+
+    def shaped(fields: Sequence[str], ops: Sequence[str], many: bool) -> st.SearchStrategy[Any]:
+        return st.sampled_from(list(fields)).flatmap(lambda f: st.builds(
+            lambda op, v: {op: {f: v}}, st.sampled_from(list(ops)), some(f) if many else one(f)
+        ))
+
+    leaves = [
+        shaped(KEYWORD_FIELDS, ["=", "!="], many=False),
+        shaped(KEYWORD_FIELDS, ["IN", "EXCLUDES"], many=True),
+        shaped(NUMERIC_FIELDS, ["=", "!=", ">", ">=", "<", "<="], many=False),
+        shaped(NUMERIC_FIELDS, ["IN", "EXCLUDES"], many=True),
+        st.builds(lambda f, b: {"is_missing": {f: b}},
+                  st.sampled_from(MISSABLE_FIELDS), st.booleans()),
+    ]
+    if search:
+        leaves.append(st.builds(lambda w: {"search": {"keyword": w}},
+                                st.sampled_from(SEARCH_WORDS)))
+    leaf = st.one_of(*leaves)
+
+    def tree(level: int) -> st.SearchStrategy[dict[str, Any]]:
+        if level == 0:
+            return leaf
+        below = tree(level - 1)
+        return st.one_of(
+            leaf,
+            st.builds(lambda cs: {"AND": cs}, st.lists(below, max_size=3)),
+            st.builds(lambda cs: {"OR": cs}, st.lists(below, min_size=1, max_size=3)),
+        )
+
+    return tree(depth)

@@ -19,19 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 import tantivy
 
-from hub.index.columns import encode_keyword
+from hub.index.columns import KEYWORD_COLUMNS, NUMERIC_COLUMNS, encode_columns
 from hub.index.snapshots import Snapshot
 from hub.index.tantivy_query import PRESENCE_TERMS, PRESENT, RAW_SUFFIX, build_schema
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
-KEYWORDS = [
-    n for n, s in FIELDS.items() if s.kind in (FieldKind.KEYWORD, FieldKind.TEXT) and n != "source"
-]
-NUMERICS = [n for n, s in FIELDS.items() if s.kind in (FieldKind.INTEGER, FieldKind.DATE)]
 BATCH_ROWS = 50_000
 
 
@@ -41,26 +35,32 @@ def merged_sql(snapshots: Sequence[Snapshot], priorities: dict[str, int]) -> tup
     params: list[Any] = []
     for snap in snapshots:
         params += [priorities.get(snap.source, 100), str(snap.path)]
-    union = " UNION ALL ".join(parts)
+    return merge_sql(" UNION ALL ".join(parts), one_source=len(snapshots) == 1), params
+
+
+def merge_sql(copies: str, one_source: bool, first_row: int = 0) -> str:
+    """One row per series from all copies (a `_prio` column: lowest wins field values;
+    `sources` is the union), numbered from `first_row` in browse order."""
     order = "ORDER BY collection, patient_id, study_uid, series_uid"
-    if len(snapshots) == 1:  # one source: nothing to merge
-        return f"SELECT (row_number() OVER ({order}) - 1)::UBIGINT AS row, * FROM ({union})", params
+    number = f"(row_number() OVER ({order}) - 1 + {int(first_row)})::UBIGINT AS row"
+    if one_source:  # nothing to merge
+        return f"SELECT {number}, * EXCLUDE (_prio) FROM ({copies})"
     columns = [c for c in FIELDS if c != "source"] + ["viewer_url", "download_url", "fetched_at"]
     picked = ", ".join(f"arg_min({c}, _prio) AS {c}" for c in columns)
     sql = f"""
-        WITH all_copies AS ({union}),
+        WITH all_copies AS ({copies}),
         merged AS (
           SELECT arg_min(source, _prio) AS source,
                  list_sort(list_distinct(flatten(list(sources)))) AS sources,
                  {picked.replace("arg_min(series_uid, _prio) AS series_uid", "series_uid")}
           FROM all_copies GROUP BY series_uid
         )
-        SELECT (row_number() OVER ({order}) - 1)::UBIGINT AS row, * FROM merged
+        SELECT {number}, * FROM merged
     """
-    return sql, params
+    return sql
 
 
-def tantivy_json_sql() -> str:
+def tantivy_json_sql(table: str = "corpus") -> str:
     """One JSON document per row, as tantivy's `add_json` takes it."""
     present = ", ".join(f"CASE WHEN {n} IS NOT NULL THEN '{n}' END" for n in PRESENCE_TERMS)
     pairs = [
@@ -84,7 +84,7 @@ def tantivy_json_sql() -> str:
         "'fetched_at', strftime(fetched_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')",
     ]
     doc = f"json_merge_patch('{{}}', json_object({', '.join(pairs)}))::VARCHAR"
-    return f"SELECT {doc} AS doc FROM corpus ORDER BY row"
+    return f"SELECT {doc} AS doc FROM {table} ORDER BY row"
 
 
 def build_generation(
@@ -140,41 +140,22 @@ def switch_current(index_root: Path, name: str) -> None:
 
 
 def _write_columns(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[str]) -> int:
-    folder.mkdir(parents=True)
-    table = con.sql(
-        "SELECT sources, "
-        + ", ".join(KEYWORDS)
-        + ", collection || chr(31) || patient_id AS patient_key, "
-        + ", ".join(
-            f"({n} - DATE '1970-01-01')::BIGINT AS {n}" if FIELDS[n].kind is FieldKind.DATE else n
-            for n in NUMERICS
-        )
-        + " FROM corpus ORDER BY row"
-    ).to_arrow_table()
-    cardinality: dict[str, int] = {}
-    for name in [*KEYWORDS, "patient_key"]:
-        codes, dictionary = encode_keyword(table.column(name))
-        np.save(folder / f"{name}.npy", codes)
-        with (
-            pa.OSFile(str(folder / f"{name}.dict.arrow"), "wb") as sink,
-            pa.ipc.new_file(sink, pa.schema([("value", pa.string())])) as writer,
-        ):
-            writer.write_table(pa.table({"value": dictionary.cast(pa.string())}))
-        cardinality[name] = len(dictionary)
-    for name in NUMERICS:
-        column = table.column(name).combine_chunks()
-        np.save(folder / f"{name}.valid.npy", np.asarray(column.is_valid()))
-        np.save(folder / f"{name}.npy", column.fill_null(0).to_numpy().astype(np.int64))
-    bits = np.zeros(table.num_rows, dtype=np.uint64)
-    source_lists = table.column("sources").combine_chunks()
-    flat = source_lists.flatten().to_numpy(zero_copy_only=False)
-    owner = np.repeat(np.arange(table.num_rows), np.diff(source_lists.offsets.to_numpy()))
-    for slot, name in enumerate(sources):
-        bits[owner[flat == name]] |= np.uint64(1 << slot)
-    np.save(folder / "source.bits.npy", bits)
-    meta = {"rows": table.num_rows, "sources": sources, "cardinality": cardinality}
-    (folder / "columns.json").write_text(json.dumps(meta))
+    table = con.sql(columns_sql("corpus")).to_arrow_table()
+    encode_columns(table, sources).save(folder)
     return int(table.num_rows)
+
+
+def columns_sql(table: str) -> str:
+    """The columns the numpy side needs, dates as days, in row order."""
+    numerics = ", ".join(
+        f"({n} - DATE '1970-01-01')::BIGINT AS {n}" if FIELDS[n].kind is FieldKind.DATE else n
+        for n in NUMERIC_COLUMNS
+    )
+    return (
+        f"SELECT sources, {', '.join(KEYWORD_COLUMNS)}, "
+        f"collection || chr(31) || patient_id AS patient_key, {numerics} "
+        f"FROM {table} ORDER BY row"
+    )
 
 
 def _write_tantivy(

@@ -11,9 +11,10 @@ Keyword dictionaries are sorted, so codes order like the strings they stand for.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import cached_property
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,10 @@ from schema.record import FIELDS, FieldKind
 
 Mask = npt.NDArray[np.bool_]
 MISSING = -1
+KEYWORD_COLUMNS = [
+    n for n, s in FIELDS.items() if s.kind in (FieldKind.KEYWORD, FieldKind.TEXT) and n != "source"
+]
+NUMERIC_COLUMNS = [n for n, s in FIELDS.items() if s.kind in (FieldKind.INTEGER, FieldKind.DATE)]
 
 
 def encode_keyword(values: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.int32], pa.Array]:
@@ -43,27 +48,101 @@ def encode_keyword(values: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.i
     return codes, encoded.dictionary.take(pa.array(order, type=pa.int64()))
 
 
+def encode_columns(table: pa.Table, sources: list[str]) -> Encoded:
+    """Arrays, sorted dictionaries and metadata for a table of canonical columns (plus
+    `patient_key`, and dates as days), in row order."""
+    arrays: dict[str, np.ndarray] = {}
+    dictionaries: dict[str, pa.Array] = {}
+    for name in [*KEYWORD_COLUMNS, "patient_key"]:
+        arrays[name], dictionaries[name] = encode_keyword(table.column(name))
+    for name in NUMERIC_COLUMNS:
+        column = table.column(name).combine_chunks()
+        arrays[name + ".valid"] = np.asarray(column.is_valid())
+        arrays[name] = column.fill_null(0).to_numpy().astype(np.int64)
+    arrays["source.bits"] = source_bits(table.column("sources"), sources)
+    meta = {
+        "rows": table.num_rows,
+        "sources": sources,
+        "cardinality": {n: len(d) for n, d in dictionaries.items()},
+    }
+    return Encoded(arrays, dictionaries, meta)
+
+
+def source_bits(lists: pa.ChunkedArray | pa.Array, sources: list[str]) -> npt.NDArray[np.uint64]:
+    """One bit per source slot, set where the row's `sources` list names that source."""
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    bits = np.zeros(len(lists), dtype=np.uint64)
+    flat = lists.flatten().to_numpy(zero_copy_only=False)
+    owner = np.repeat(np.arange(len(lists)), np.diff(lists.offsets.to_numpy()))
+    for slot, name in enumerate(sources):
+        bits[owner[flat == name]] |= np.uint64(1 << slot)
+    return bits
+
+
+@dataclass
+class Encoded:
+    arrays: dict[str, np.ndarray]
+    dictionaries: dict[str, pa.Array]
+    meta: dict[str, Any]
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True)
+        for name, array in self.arrays.items():
+            np.save(folder / f"{name}.npy", array)
+        for name, dictionary in self.dictionaries.items():
+            with (
+                pa.OSFile(str(folder / f"{name}.dict.arrow"), "wb") as sink,
+                pa.ipc.new_file(sink, pa.schema([("value", pa.string())])) as writer,
+            ):
+                writer.write_table(pa.table({"value": dictionary.cast(pa.string())}))
+        (folder / "columns.json").write_text(json.dumps(self.meta))
+
+
 class ColumnStore:
-    """Numpy columns of one index generation, memory-mapped from `<gen>/columns/`."""
+    """Numpy columns of one index generation: memory-mapped from `<gen>/columns/` (`open`),
+    or in memory for the small live tier."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.meta = json.loads((folder / "columns.json").read_text())
-        self.rows: int = self.meta["rows"]
-        self.source_names: list[str] = self.meta["sources"]
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        dictionaries: Callable[[str], pa.Array],
+        meta: dict[str, Any],
+    ) -> None:
+        self._arrays = dict(arrays)
+        self._load_dictionary = dictionaries
+        self.meta = meta
+        self.rows: int = meta["rows"]
+        self.source_names: list[str] = meta["sources"]
 
-    @cached_property
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {p.stem: np.load(p, mmap_mode="r") for p in self.folder.glob("*.npy")}
+    @classmethod
+    def open(cls, folder: Path) -> ColumnStore:
+        def load(name: str) -> pa.Array:
+            source = pa.memory_map(str(folder / f"{name}.dict.arrow"))  # stays mapped
+            return pa.ipc.open_file(source).read_all().column(0).combine_chunks()
+
+        arrays = {p.stem: np.load(p, mmap_mode="r") for p in folder.glob("*.npy")}
+        return cls(arrays, load, json.loads((folder / "columns.json").read_text()))
+
+    @classmethod
+    def from_encoded(cls, encoded: Encoded) -> ColumnStore:
+        return cls(encoded.arrays, encoded.dictionaries.__getitem__, encoded.meta)
+
+    def with_sources(self, bits: np.ndarray, names: list[str]) -> ColumnStore:
+        """The same columns with other source memberships (live copies of harvested series)."""
+        arrays = {**self._arrays, "source.bits": bits}
+        return ColumnStore(arrays, self.dictionary, {**self.meta, "sources": names})
 
     def codes(self, name: str) -> np.ndarray:
         return self._arrays[name]
 
+    def cardinality(self, name: str) -> int:
+        return int(self.meta["cardinality"][name])
+
     def dictionary(self, name: str) -> pa.Array:
         cache = self.__dict__.setdefault("_dicts", {})
         if name not in cache:
-            source = pa.memory_map(str(self.folder / f"{name}.dict.arrow"))  # stays mapped
-            cache[name] = pa.ipc.open_file(source).read_all().column(0).combine_chunks()
+            cache[name] = self._load_dictionary(name)
         return cache[name]
 
     def code_of(self, name: str, values: tuple[Value, ...]) -> npt.NDArray[np.int64]:
@@ -138,6 +217,13 @@ class ColumnStore:
         ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
         return np.asarray(valid & ops[op](column, v), dtype=bool)
 
+    def sort_values(self, field: str, rows: np.ndarray) -> tuple[np.ndarray, Mask]:
+        """Comparable int64 values of a field at `rows`, and which of them are present."""
+        values = np.asarray(self.codes(field))[rows].astype(np.int64)
+        if FIELDS[field].kind in (FieldKind.INTEGER, FieldKind.DATE):
+            return values, np.asarray(self.codes(field + ".valid"), dtype=bool)[rows]
+        return values, values != MISSING
+
     def value_range(self, field: str) -> tuple[int, int]:
         """Smallest and largest value of a numeric field over the whole generation."""
         cache = self.__dict__.setdefault("_ranges", {})
@@ -150,7 +236,7 @@ class ColumnStore:
 
     def distinct(self, name: str, mask: Mask) -> int:
         """Exact number of distinct codes of column `name` among masked rows."""
-        size = int(self.meta["cardinality"][name])
+        size = self.cardinality(name)
         seen = np.zeros(size + 1, dtype=bool)
         seen[self.codes(name)[mask]] = True
         return int(seen[:size].sum())

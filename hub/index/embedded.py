@@ -9,9 +9,11 @@ generation and flips `CURRENT`, which every open index notices within a second.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -39,11 +41,13 @@ from hub.index.base import (
     check_histogram_field,
     check_page,
 )
-from hub.index.columns import MISSING, ColumnStore
-from hub.index.tantivy_query import EPOCH, STORED_ONLY, QueryCompiler, raw_field
+from hub.index.generation import Generation, open_generation, stored_documents
+from hub.index.live import LiveRecords, attach, restore_harvested
+from hub.index.tantivy_query import EPOCH, raw_field
 from schema.filters import MATCH_ALL, And, Node, Search
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
+log = logging.getLogger(__name__)
 AGG_BUCKET_LIMIT = 60_000
 RANKING_CACHE = 16
 MAX_HISTOGRAM_BUCKETS = 10_000
@@ -69,18 +73,6 @@ class Ranking:
         return out
 
 
-@dataclass
-class Generation:
-    """One built, immutable index generation."""
-
-    name: str
-    index: tantivy.Index
-    searcher: tantivy.Searcher
-    columns: ColumnStore
-    compiler: QueryCompiler
-    meta: dict[str, Any]
-
-
 class EmbeddedIndex:
     """The default index backend, under `<data_dir>/index`."""
 
@@ -89,6 +81,7 @@ class EmbeddedIndex:
         self._lock = threading.Lock()
         self._gen: Generation | None = None
         self._checked = 0.0
+        self.live = LiveRecords()
         self.lock = threading.Lock()
         self.rankings: OrderedDict[tuple[str, str], Ranking] = OrderedDict()
 
@@ -104,8 +97,21 @@ class EmbeddedIndex:
                 raise IndexNotReady("the index has not been built yet; run `imaging-hub harvest`")
             name = current.read_text().strip()
             if self._gen is None or self._gen.name != name:
-                self._gen = _open_generation(self.root / name)
+                gen = open_generation(self.root / name)
+                try:
+                    restore_harvested(gen)
+                    gen = dataclasses.replace(gen, searcher=gen.index.searcher())
+                except ValueError as exc:  # another process holds the writer
+                    log.info("not restoring live documents of %s: %s", name, exc)
+                self._gen = attach(gen, self.live) if self.live.table.num_rows else gen
             return self._gen
+
+    def add_live(self, source: str, batches: list[Any], ttl_s: float, priority: int = 100) -> None:
+        """Merge a live source's answer into the index (kept for `ttl_s` seconds)."""
+        self.live.upsert(source, batches, ttl_s, priority)
+        gen = self.generation()
+        with self._lock:
+            self._gen = attach(gen, self.live)
 
     def ready(self) -> bool:
         try:
@@ -128,18 +134,6 @@ class EmbeddedIndex:
         ]
 
 
-def _open_generation(folder: Path) -> Generation:
-    index = tantivy.Index.open(str(folder / "tantivy"))
-    return Generation(
-        name=folder.name,
-        index=index,
-        searcher=index.searcher(),
-        columns=ColumnStore(folder / "columns"),
-        compiler=QueryCompiler(index.schema),
-        meta=json.loads((folder / "generation.json").read_text()),
-    )
-
-
 class EmbeddedCohort:
     """A cohort over one generation; the row mask and tantivy query are built once."""
 
@@ -155,7 +149,21 @@ class EmbeddedCohort:
 
     @cached_property
     def tantivy_query(self) -> tantivy.Query:
-        return self.gen.compiler.compile(self.node)
+        """The filter, limited to the rows this process's columns know (a server in
+        another process may have added live documents to the shared index)."""
+        known = tantivy.Query.range_query(
+            self.gen.index.schema,
+            "row",
+            tantivy.FieldType.Unsigned,
+            upper_bound=self.gen.columns.rows,
+            include_upper=False,
+        )
+        return tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, self.gen.compiler.compile(self.node)),
+                (tantivy.Occur.Must, tantivy.Query.const_score_query(known, 0.0)),
+            ]
+        )
 
     @cached_property
     def mask(self) -> npt.NDArray[np.bool_]:
@@ -217,7 +225,7 @@ class EmbeddedCohort:
     def _cardinality(self, name: str) -> int:
         if name == "source":
             return len(self.gen.columns.source_names)
-        return min(int(self.gen.columns.meta["cardinality"][name]), AGG_BUCKET_LIMIT)
+        return min(self.gen.columns.cardinality(name), AGG_BUCKET_LIMIT)
 
     def histogram(self, field: str, interval: float) -> list[Bucket]:
         check_histogram_field(field, interval)
@@ -270,13 +278,7 @@ class EmbeddedCohort:
                 f"cannot sort on {key.field!r}; sortable: score, {', '.join(sortable)}"
             )
         rows = np.flatnonzero(self.mask)
-        cols = self.gen.columns
-        if spec.kind in (FieldKind.INTEGER, FieldKind.DATE):
-            values = np.asarray(cols.codes(key.field))[rows].astype(np.int64)
-            present = np.asarray(cols.codes(key.field + ".valid"), dtype=bool)[rows]
-        else:
-            values = np.asarray(cols.codes(key.field))[rows].astype(np.int64)
-            present = values != MISSING
+        values, present = self.gen.columns.sort_values(key.field, rows)
         ranks = np.where(key.descending, -values, values)
         ranks = np.where(present, ranks, np.iinfo(np.int64).max)  # missing sorts last
         return rows[np.lexsort((rows, ranks))]
@@ -300,27 +302,7 @@ class EmbeddedCohort:
         return cached
 
     def _documents(self, rows: list[int]) -> list[dict[str, Any]]:
-        if not rows:
-            return []
-        searcher = self.gen.searcher
-        query = tantivy.Query.term_set_query(self.gen.index.schema, "row", rows)
-        hits = searcher.search(query, limit=len(rows), count=False).hits
-        by_row = {}
-        for _, address in hits:
-            doc = _canonical(searcher.doc(address).to_dict())
-            by_row[doc["row"]] = doc
-        return [by_row[r] for r in rows if r in by_row]
-
-
-def _canonical(stored: dict[str, list[Any]]) -> dict[str, Any]:
-    doc: dict[str, Any] = {name: None for name in FIELDS}
-    for name, values in stored.items():
-        doc[name] = values if name == "sources" else (values[0] if values else None)
-    if doc.get("study_date") is not None:
-        doc["study_date"] = (EPOCH + dt.timedelta(days=int(doc["study_date"]))).isoformat()
-    for name in STORED_ONLY:
-        doc.setdefault(name, None)
-    return doc
+        return stored_documents(self.gen.index, self.gen.searcher, rows)
 
 
 def _bucket_key(key: float, is_date: bool) -> str:

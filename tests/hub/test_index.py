@@ -38,6 +38,7 @@ from hub.service import Hub
 from schema.evaluate import matches, tokenize
 from schema.filters import Node, Search, parse_filter
 from schema.record import TEXT_FIELDS
+from tests.reference import filter_strategy, value_pools
 
 Record = dict[str, Any]
 
@@ -48,6 +49,11 @@ def records(small_data_dir: Path) -> list[Record]:
     snap = SnapshotStore(small_data_dir).get("idc")
     assert snap is not None
     return pq.read_table(snap.path).to_pylist()
+
+
+@pytest.fixture(scope="module")
+def pools(records: list[Record]) -> dict[str, list[Any]]:
+    return value_pools(records)
 
 
 def expected_uids(records: list[Record], node: Node) -> set[str]:
@@ -217,71 +223,13 @@ def test_text_search_with_filter(small_hub: Hub, records: list[Record]) -> None:
 
 # ------------------------------------------------- property: hub == evaluator, on real values
 
-SEARCH_WORDS = ["lung", "CT chest", "t1", "axial", "segmentation", "PET", "xyzzy", "kidney 2"]
-MISSABLE = ["modality", "body_part", "age", "study_date", "manufacturer", "disease",
-            "study_description", "series_description", "source", "sex"]
-
-
-def _pools(records: list[Record]) -> dict[str, list[Any]]:
-    pools: dict[str, list[Any]] = {}
-    for name in ("modality", "sex", "body_part", "collection", "license", "manufacturer",
-                 "disease", "source"):
-        pools[name] = sorted({r[name] for r in records if r[name] is not None}) + ["NO-SUCH"]
-    descriptions = collections.Counter(r["study_description"] for r in records)
-    pools["study_description"] = [d for d, _ in descriptions.most_common(8) if d]
-    pools["age"] = sorted({r["age"] for r in records if r["age"] is not None}) + [-1, 150]
-    dates = sorted({r["study_date"] for r in records if r["study_date"] is not None})
-    pools["study_date"] = [d.isoformat() for d in dates[:: max(1, len(dates) // 40)]]
-    pools["study_date"] += ["1900-01-01", "2100-01-01"]
-    return pools
-
-
-def filters(pools: dict[str, list[Any]]) -> st.SearchStrategy[dict[str, Any]]:
-    def one(name: str) -> st.SearchStrategy[Any]:
-        return st.sampled_from(pools[name])
-
-    def some(name: str) -> st.SearchStrategy[list[Any]]:
-        return st.lists(one(name), min_size=1, max_size=3)
-
-    keyword = st.sampled_from(
-        ["modality", "sex", "body_part", "collection", "license", "manufacturer", "disease",
-         "source", "study_description"]
-    )
-    numeric = st.sampled_from(["age", "study_date"])
-    leaf = st.one_of(
-        keyword.flatmap(lambda f: st.builds(
-            lambda op, v: {op: {f: v}}, st.sampled_from(["=", "!="]), one(f))),
-        keyword.flatmap(lambda f: st.builds(
-            lambda op, v: {op: {f: v}}, st.sampled_from(["IN", "EXCLUDES"]), some(f))),
-        numeric.flatmap(lambda f: st.builds(
-            lambda op, v: {op: {f: v}}, st.sampled_from(["=", "!=", ">", ">=", "<", "<="]),
-            one(f))),
-        numeric.flatmap(lambda f: st.builds(
-            lambda op, v: {op: {f: v}}, st.sampled_from(["IN", "EXCLUDES"]), some(f))),
-        st.builds(lambda f, b: {"is_missing": {f: b}}, st.sampled_from(MISSABLE), st.booleans()),
-        st.builds(lambda w: {"search": {"keyword": w}}, st.sampled_from(SEARCH_WORDS)),
-    )
-
-    def tree(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-        if depth == 0:
-            return leaf
-        below = tree(depth - 1)
-        return st.one_of(
-            leaf,
-            st.builds(lambda cs: {"AND": cs}, st.lists(below, max_size=3)),
-            st.builds(lambda cs: {"OR": cs}, st.lists(below, min_size=1, max_size=3)),
-        )
-
-    return tree(3)
-
-
 @settings(max_examples=120, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_filters_agree_with_the_evaluator(
-    small_hub: Hub, records: list[Record], data: st.DataObject
+    small_hub: Hub, records: list[Record], pools: dict[str, list[Any]], data: st.DataObject
 ) -> None:
-    filter_json = data.draw(filters(_cached_pools(records)), label="filter")
+    filter_json = data.draw(filter_strategy(pools), label="filter")
     node = parse_filter(filter_json)
     chosen = [r for r in records if matches(node, r)]
     view = small_hub.cohort(filter_json, None).view
@@ -297,15 +245,6 @@ def test_random_filters_agree_with_the_evaluator(
         k: n for k, n in expected.items() if k is not None
     }
     assert modality.missing == expected.get(None, 0)
-
-
-_POOLS: dict[int, dict[str, list[Any]]] = {}
-
-
-def _cached_pools(records: list[Record]) -> dict[str, list[Any]]:
-    if id(records) not in _POOLS:
-        _POOLS[id(records)] = _pools(records)
-    return _POOLS[id(records)]
 
 
 # ---------------------------------------------- a failed re-harvest changes nothing served

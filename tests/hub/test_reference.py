@@ -130,7 +130,9 @@ def test_reference_is_the_whole_corpus(ref: Reference) -> None:
 
 
 @pytest.mark.parametrize(("filter_json", "where"), [c[1:] for c in COHORTS], ids=IDS)
-def test_counts_equal_reference(full_hub: Hub, ref: Reference, filter_json: Any, where: str) -> None:
+def test_counts_equal_reference(
+    full_hub: Hub, ref: Reference, filter_json: Any, where: str
+) -> None:
     counts = full_hub.cohort(filter_json, None).view.counts()
     expected = ref.counts(where)
     assert (counts.patients, counts.studies, counts.series) == (
@@ -139,7 +141,9 @@ def test_counts_equal_reference(full_hub: Hub, ref: Reference, filter_json: Any,
 
 
 @pytest.mark.parametrize(("filter_json", "where"), [c[1:] for c in COHORTS], ids=IDS)
-def test_facets_equal_reference(full_hub: Hub, ref: Reference, filter_json: Any, where: str) -> None:
+def test_facets_equal_reference(
+    full_hub: Hub, ref: Reference, filter_json: Any, where: str
+) -> None:
     facets = full_hub.cohort(filter_json, None).view.facets(FACET_FIELDS, FACET_SIZE)
     assert [f.field for f in facets] == FACET_FIELDS
     for facet in facets:

@@ -1,0 +1,1 @@
+"""Live federation: fetching from sources and merging their answers into the index."""

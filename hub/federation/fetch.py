@@ -1,0 +1,154 @@
+"""Fetching from live sources: retries, deadlines and circuit breaking, in one place.
+
+Adapters only say whether a failure is transient or terminal. Here tenacity retries
+transient failures with exponential backoff (honouring Retry-After), a page that
+fails is retried and the walk resumes from the last good page, each source has a
+deadline, and a circuit breaker skips a source that keeps failing until it has had
+time to recover. A fetch never raises: it returns what arrived and a status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from adapters.spi import Adapter, AdapterError, Page, TransientSourceError, Translation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FetchResult:
+    """What one source answered: its records, a status and a message for people."""
+
+    source: str
+    status: str  # ok | partial | timeout | error | skipped
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    message: str = ""
+    latency_ms: float = 0.0
+    retries: int = 0
+
+    @property
+    def count(self) -> int:
+        return sum(b.num_rows for b in self.batches)
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failed fetches; half-opens after `cooldown_s`."""
+
+    threshold: int = 3
+    cooldown_s: float = 30.0
+    failures: int = 0
+    opened_at: float | None = None
+
+    def allows(self) -> bool:
+        if self.opened_at is None:
+            return True
+        return time.monotonic() - self.opened_at >= self.cooldown_s  # half-open: one try
+
+    def record(self, ok: bool) -> None:
+        if ok:
+            self.failures, self.opened_at = 0, None
+            return
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.opened_at = time.monotonic()
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self.allows() else "open"
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4
+    initial_s: float = 0.05
+    max_s: float = 2.0
+
+
+class SourceFetcher:
+    """Fetches one source's answer to a translated filter, page by page."""
+
+    def __init__(self, adapter: Adapter, policy: RetryPolicy | None = None) -> None:
+        self.adapter = adapter
+        self.policy = policy or RetryPolicy()
+        self.breaker = CircuitBreaker()
+        self.concurrency = asyncio.Semaphore(4)
+
+    async def fetch(self, translation: Translation, deadline_s: float) -> FetchResult:
+        name = self.adapter.name
+        if not self.breaker.allows():
+            return FetchResult(name, "skipped", message=f"{name} is failing; circuit breaker open")
+        started = time.perf_counter()
+        result = FetchResult(name, "ok")
+        async with self.concurrency:
+            try:
+                await asyncio.wait_for(self._walk(translation, result), timeout=deadline_s)
+            except TimeoutError:
+                result.status = "partial" if result.batches else "timeout"
+                result.message = f"{name} did not finish within {deadline_s:g} s" + (
+                    f"; {result.count} series arrived before the deadline" if result.batches else ""
+                )
+            except AdapterError as exc:
+                result.status = "partial" if result.batches else "error"
+                result.message = str(exc)
+        result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        self.breaker.record(result.status == "ok")
+        if result.status == "ok":
+            result.message = f"{result.count} series from {name}" + (
+                f" after {result.retries} retries" if result.retries else ""
+            )
+        else:
+            log.warning("source %s: %s (%s)", name, result.status, result.message)
+        return result
+
+    async def _walk(self, translation: Translation, result: FetchResult) -> None:
+        """Every page in turn; a failed page is retried, then the walk resumes from it."""
+        page: Page | None = Page(size=self.adapter.capabilities.max_page_size or 1000)
+        while page is not None:
+            batches = await self._page_with_retries(translation, page, result)
+            result.batches.extend(batches)
+            page = self.adapter.next_page(page, sum(b.num_rows for b in batches))
+
+    async def _page_with_retries(
+        self, translation: Translation, page: Page, result: FetchResult
+    ) -> list[pa.RecordBatch]:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientSourceError),
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=_wait_honouring_retry_after(self.policy),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    result.retries += 1
+                return [b async for b in self.adapter.search(translation, page)]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _wait_honouring_retry_after(policy: RetryPolicy) -> object:
+    backoff = wait_exponential_jitter(initial=policy.initial_s, max=policy.max_s)
+
+    def wait(state: RetryCallState) -> float:
+        base = float(backoff(state))
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientSourceError) and exc.retry_after_s is not None:
+            return max(base, min(exc.retry_after_s, 30.0))
+        return base
+
+    return wait

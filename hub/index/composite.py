@@ -1,0 +1,105 @@
+"""Harvested columns plus the live tier, seen as one row space.
+
+Rows 0..N-1 are the generation's harvested series, rows N.. the series only live
+sources answered. Each part evaluates a filter on its own columns; the masks are
+concatenated. Study and patient codes of the live part are mapped into the
+harvested part's code space (new values after it), so distinct counts stay exact
+across both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hub.index.columns import MISSING, ColumnStore, Mask
+from schema.filters import Node, Search
+from schema.record import FIELDS, FieldKind
+
+SHARED_CODES = ("study_uid", "patient_key")
+
+
+def align_codes(live: ColumnStore, main: ColumnStore) -> ColumnStore:
+    """The live part with study/patient codes in the harvested part's code space."""
+    arrays = {name: live.codes(name) for name in live._arrays}
+    meta = {**live.meta, "cardinality": dict(live.meta["cardinality"])}
+    for name in SHARED_CODES:
+        codes = np.asarray(live.codes(name))
+        local = live.dictionary(name)
+        found = pc.index_in(local, value_set=main.dictionary(name)).to_numpy(zero_copy_only=False)
+        known = ~np.isnan(found.astype(float))
+        mapping = np.empty(len(local), dtype=np.int64)
+        mapping[known] = found[known].astype(np.int64)
+        mapping[~known] = main.cardinality(name) + np.arange(int((~known).sum()))
+        arrays[name] = np.where(codes == MISSING, MISSING, mapping[np.maximum(codes, 0)])
+        meta["cardinality"][name] = main.cardinality(name) + int((~known).sum())
+    return ColumnStore(arrays, live.dictionary, meta)
+
+
+class CompositeColumns:
+    """The `ColumnStore` interface over a harvested part and an aligned live part."""
+
+    def __init__(self, main: ColumnStore, live: ColumnStore) -> None:
+        self.main, self.live = main, live
+        self.rows = main.rows + live.rows
+        self.source_names = main.source_names
+        self.meta = main.meta
+
+    def mask(self, node: Node, search_rows: Callable[[Search], npt.NDArray[np.int64]]) -> Mask:
+        n = self.main.rows
+
+        def part_rows(low: int, high: int) -> Callable[[Search], npt.NDArray[np.int64]]:
+            def rows(s: Search) -> npt.NDArray[np.int64]:
+                found = search_rows(s)
+                return found[(found >= low) & (found < high)] - low
+
+            return rows
+
+        return np.concatenate(
+            [self.main.mask(node, part_rows(0, n)), self.live.mask(node, part_rows(n, self.rows))]
+        )
+
+    def cardinality(self, name: str) -> int:
+        if name in SHARED_CODES:
+            return self.live.cardinality(name)
+        return self.main.cardinality(name) + self.live.cardinality(name)
+
+    def distinct(self, name: str, mask: Mask) -> int:
+        size = self.cardinality(name)
+        seen = np.zeros(size + 1, dtype=bool)
+        n = self.main.rows
+        seen[self.main.codes(name)[mask[:n]]] = True
+        seen[self.live.codes(name)[mask[n:]]] = True
+        return int(seen[:size].sum())
+
+    def per_source(self, mask: Mask) -> dict[str, int]:
+        n = self.main.rows
+        main, live = self.main.per_source(mask[:n]), self.live.per_source(mask[n:])
+        return {name: main.get(name, 0) + live.get(name, 0) for name in self.source_names}
+
+    def sort_values(self, field: str, rows: np.ndarray) -> tuple[np.ndarray, Mask]:
+        n = self.main.rows
+        head, tail = rows[rows < n], rows[rows >= n] - n
+        main_values, main_present = self.main.sort_values(field, head)
+        live_values, live_present = self.live.sort_values(field, tail)
+        if FIELDS[field].kind in (FieldKind.KEYWORD, FieldKind.TEXT):
+            # codes of different dictionaries: rank live values inside the main dictionary
+            ordered = np.asarray(self.main.dictionary(field).to_pylist(), dtype=object)
+            taken = self.live.dictionary(field).take(pa.array(np.maximum(live_values, 0)))
+            strings = np.asarray(taken.to_pylist(), dtype=object)
+            pos = np.searchsorted(ordered, strings)
+            exact = (pos < len(ordered)) & (ordered[np.minimum(pos, len(ordered) - 1)] == strings)
+            live_values = np.where(exact, 2 * pos, 2 * pos - 1)
+            main_values = 2 * main_values
+        order = np.argsort(np.concatenate([np.flatnonzero(rows < n), np.flatnonzero(rows >= n)]))
+        values = np.concatenate([main_values, live_values])[order]
+        present = np.concatenate([main_present, live_present])[order]
+        return values, present
+
+    def value_range(self, field: str) -> tuple[int, int]:
+        ranges = [p.value_range(field) for p in (self.main, self.live) if p.rows]
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)

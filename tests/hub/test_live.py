@@ -1,0 +1,108 @@
+"""The live tier: live answers merged into the embedded index, de-duplicated by series.
+
+A copy of the small real-IDC index gets a "tcia" answer holding 100 series IDC
+already has (TCIA and IDC share series) and 50 it does not. The shared ones must be
+one hit listing both sources, counted once; the new ones must count, facet, page and
+sort with the rest; a restart must not see live documents the server left behind.
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from hub.index.base import CohortQuery, SortKey
+from hub.index.embedded import EmbeddedIndex
+from hub.index.snapshots import SnapshotStore
+from schema.filters import parse_filter
+
+
+@pytest.fixture()
+def data_dir(small_data_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "hub"
+    shutil.copytree(small_data_dir, copy)
+    return copy
+
+
+def _tcia_answer(data_dir: Path) -> tuple[pa.Table, pa.Table]:
+    snapshot = SnapshotStore(data_dir).get("idc")
+    assert snapshot is not None
+    idc = pq.read_table(snapshot.path)
+    kits = idc.filter(pc.equal(idc["collection"], "c4kc_kits"))
+    shared, extra = kits.slice(0, 100), kits.slice(100, 50)
+    renamed = pc.binary_join_element_wise(extra["series_uid"], pa.scalar(".99"), "")
+    extra = extra.set_column(extra.schema.get_field_index("series_uid"), "series_uid", renamed)
+    return kits, pa.concat_tables([shared, extra])
+
+
+def _cohort(index: EmbeddedIndex, filter_json: object, text: str | None = None):  # type: ignore[no-untyped-def]
+    return index.cohort(CohortQuery(parse_filter(filter_json), text))
+
+
+def test_live_answer_is_merged_and_deduplicated(data_dir: Path) -> None:
+    index = EmbeddedIndex(data_dir)
+    kits, answer = _tcia_answer(data_dir)
+    before = _cohort(index, {"=": {"collection": "c4kc_kits"}}).counts()
+    assert before.series == kits.num_rows
+
+    index.add_live("tcia", answer.to_batches(), ttl_s=300)
+
+    cohort = _cohort(index, {"=": {"collection": "c4kc_kits"}})
+    after = cohort.counts()
+    assert after.series == kits.num_rows + 50  # the 100 shared series count once
+    assert after.studies == before.studies  # the new series belong to known studies
+    assert cohort.by_source() == {"idc": kits.num_rows, "tcia": 150}
+    sources = {b.key: b.count for b in cohort.facets(["source"], 10)[0].buckets}
+    assert sources == {"idc": kits.num_rows, "tcia": 150}
+
+    tcia = _cohort(index, {"=": {"source": "tcia"}})
+    page = tcia.series(200, None, [])
+    assert page.total == 150 and len(page.nodes) == 150
+    both = [n for n in page.nodes if n["sources"] == ["idc", "tcia"]]
+    only = [n for n in page.nodes if n["sources"] == ["tcia"]]
+    assert (len(both), len(only)) == (100, 50)
+    assert len({n["series_uid"] for n in page.nodes}) == 150
+
+    by_age = tcia.series(150, None, [SortKey("age", descending=True)]).nodes
+    ages = [n["age"] for n in by_age if n["age"] is not None]
+    assert ages == sorted(ages, reverse=True)
+
+    everything = _cohort(index, None).counts()
+    assert everything.series == index.generation().base_columns.rows + 50
+
+
+def test_refetch_replaces_and_restart_restores_the_harvested_index(data_dir: Path) -> None:
+    index = EmbeddedIndex(data_dir)
+    harvested = _cohort(index, None).counts()
+    _, answer = _tcia_answer(data_dir)
+    index.add_live("tcia", answer.to_batches(), ttl_s=300)
+    index.add_live("tcia", answer.slice(0, 10).to_batches(), ttl_s=300)  # same rows again
+    assert _cohort(index, {"=": {"source": "tcia"}}).counts().series == 150
+
+    # another process reading while the server holds the writer sees only harvested rows
+    reader = EmbeddedIndex(data_dir)
+    assert _cohort(reader, None).counts() == harvested
+    assert _cohort(reader, {"=": {"source": "tcia"}}).counts().series == 0
+    del index, reader
+    gc.collect()  # the server is gone and its writer with it
+
+    reopened = EmbeddedIndex(data_dir)  # a restart: live records are not persisted
+    gen = reopened.generation()
+    assert gen.searcher.num_docs == gen.base_columns.rows  # left-over live documents removed
+    assert _cohort(reopened, None).counts() == harvested
+    facet = _cohort(reopened, None).facets(["source"], 10)[0]
+    assert [(b.key, b.count) for b in facet.buckets] == [("idc", harvested.series)]
+
+
+def test_expired_live_records_are_dropped(data_dir: Path) -> None:
+    index = EmbeddedIndex(data_dir)
+    _, answer = _tcia_answer(data_dir)
+    index.add_live("tcia", answer.to_batches(), ttl_s=0)
+    index.add_live("dicomweb", [], ttl_s=0)  # any later update purges what has expired
+    assert _cohort(index, {"=": {"source": "tcia"}}).counts().series == 0
