@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -141,7 +142,7 @@ class SourceFetcher:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _wait_honouring_retry_after(policy: RetryPolicy) -> object:
+def _wait_honouring_retry_after(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     backoff = wait_exponential_jitter(initial=policy.initial_s, max=policy.max_s)
 
     def wait(state: RetryCallState) -> float:

@@ -75,7 +75,7 @@ class FaultServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:  # the http.server API names it so
                 with server._lock:
                     server.requests += 1
                     n = server.requests
