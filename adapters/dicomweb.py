@@ -5,7 +5,7 @@ One series-level search (`GET {url}/series`) per page, paged with limit/offset, 
 QIDO-RS can only AND one match per attribute, so pushdown is per top-level conjunct;
 everything else (OR, EXCLUDES, !=, is_missing, sex, age, text) stays residual.
 
-What Orthanc 1.10 with DICOMweb plugin 1.7 does (checked by tests/dicomweb):
+What Orthanc 1.10 with DICOMweb plugin 1.7 (Debian 12) does, found against a real server:
 
 - matching ignores case (`PatientID=p-07` also returns `P-07`, `Modality=ct` returns CT);
 - a value with a space never matches (`Manufacturer=GE MEDICAL SYSTEMS` → nothing), and

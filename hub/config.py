@@ -34,6 +34,7 @@ class HubSettings(BaseModel):
     data_dir: Path = Path(".hub")
     index: Literal["embedded", "elasticsearch"] = "embedded"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    query_deadline_s: float = Field(default=10.0, gt=0, le=300)
 
 
 class HubConfig(BaseModel):

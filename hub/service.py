@@ -15,12 +15,12 @@ from typing import Any
 from adapters.registry import discover_adapters
 from adapters.spi import Adapter, AdapterError
 from hub.config import ConfigError, HubConfig
+from hub.federation.planner import Planner, SourceStatus, with_text
 from hub.index.base import CohortQuery, CohortView, SourceSnapshotInfo
 from hub.index.build import build_generation
 from hub.index.embedded import EmbeddedIndex
 from hub.index.snapshots import SnapshotStore
-from schema.filters import MAX_STRING, And, Node, Search, parse_filter, to_json
-from schema.record import TEXT_FIELDS
+from schema.filters import MAX_STRING, Node, parse_filter, to_json
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,8 @@ class Cohort:
 
     view: CohortView
     query: CohortQuery
+    live: dict[str, SourceStatus] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
-
-
-def _with_text(query: CohortQuery) -> Node:
-    """The filter plus the free text as a `search` node, as a source must see it."""
-    if not query.text:
-        return query.filter
-    return And((query.filter, Search(query.text, TEXT_FIELDS)))
 
 
 class Hub:
@@ -94,6 +88,7 @@ class Hub:
                     f"installed adapters: {', '.join(sorted(available)) or 'none'}"
                 )
             self.adapters[name] = cls(settings)
+        self.planner = Planner(self.adapters, self.index, config.hub.query_deadline_s)
 
     # --- cohort questions --------------------------------------------------------
 
@@ -106,7 +101,9 @@ class Hub:
 
     def cohort(self, filter_json: Any, text: str | None) -> Cohort:
         query = self.parse(filter_json, text)
-        return Cohort(self.index.cohort(query), query)
+        started = time.perf_counter()
+        live = self.planner.run(self.planner.refresh(query)) if self.planner.live else {}
+        return Cohort(self.index.cohort(query), query, live, started)
 
     def by_source(self, cohort: Cohort) -> list[SourceResult]:
         counts = cohort.view.by_source()
@@ -114,6 +111,13 @@ class Hub:
         harvested = {s.source: s for s in self.index.snapshots()}
         results = []
         for name in self.adapters:
+            status = cohort.live.get(name)
+            if status is not None:
+                count = counts.get(name, 0) if status.status in ("ok", "partial") else None
+                results.append(
+                    SourceResult(name, status.status, count, status.latency_ms, status.message)
+                )
+                continue
             snap = harvested.get(name)
             if snap is None:
                 results.append(
@@ -142,12 +146,9 @@ class Hub:
         plans = []
         harvested = {s.source for s in self.index.snapshots()}
         for name, adapter in self.adapters.items():
-            translation = adapter.translate(_with_text(query))
-            route = (
-                "index"
-                if name in harvested
-                else ("live" if adapter.capabilities.live_search else "none")
-            )
+            translation = adapter.translate(with_text(query))
+            live = adapter.settings.mode == "live" and adapter.capabilities.live_search
+            route = "live" if live else ("index" if name in harvested else "none")
             plans.append(
                 SourcePlan(
                     source=name,

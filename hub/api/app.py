@@ -8,6 +8,7 @@ everything inside a GraphQL request comes back in the standard `errors` list.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -118,6 +119,7 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = Hub(config if config is not None else load_config())
+        hub.planner.loop = asyncio.get_running_loop()  # live fetches run on the server's loop
         app.state.hub = hub
         try:
             yield

@@ -143,7 +143,7 @@ class SourceFetcher:
 
 
 def _wait_honouring_retry_after(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(initial=policy.initial_s, max=policy.max_s)
+    backoff = wait_exponential_jitter(multiplier=policy.initial_s, max=policy.max_s)
 
     def wait(state: RetryCallState) -> float:
         base = float(backoff(state))

@@ -33,9 +33,13 @@ from hub.index.columns import ColumnStore, encode_columns, source_bits
 from hub.index.composite import CompositeColumns, align_codes
 from hub.index.generation import Generation, stored_documents
 
+MIN_RETENTION_S = 60.0
+
 
 class LiveRecords:
-    """Live answers by source, replaced per series on each fetch, dropped after their TTL."""
+    """Live answers by source, replaced per series on each fetch, dropped after their TTL
+    (but never sooner than MIN_RETENTION_S: a series a source stopped returning can thus
+    linger that long; the planner's answer cache is what `cache_ttl_s` governs)."""
 
     def __init__(self) -> None:
         self.table: pa.Table = ARROW_SCHEMA.empty_table().append_column(
@@ -72,7 +76,8 @@ class LiveRecords:
     def _fresh(self, table: pa.Table, now: dt.datetime) -> pa.Array:
         fresh = pa.array([True] * table.num_rows, type=pa.bool_())
         for source, ttl in self.ttl_s.items():
-            cutoff = now - dt.timedelta(seconds=ttl)
+            # kept at least MIN_RETENTION_S, so a query in flight still finds its answer
+            cutoff = now - dt.timedelta(seconds=max(ttl, MIN_RETENTION_S))
             stale = pc.and_(pc.equal(table["source"], source), pc.less(table["fetched_at"], cutoff))
             fresh = pc.and_(fresh, pc.invert(stale))
         return fresh

@@ -10,6 +10,7 @@ import pytest
 import respx
 
 from adapters.dicomweb import DicomwebAdapter
+from adapters.registry import discover_adapters
 from adapters.spi import Page, SourceSettings, TerminalSourceError, TransientSourceError
 from schema.filters import MATCH_ALL
 from tests.dicomweb.conftest import free_port
@@ -165,3 +166,7 @@ def test_study_attributes_are_joined_when_a_server_leaves_them_out() -> None:
     assert [(r["patient_id"], r["sex"], r["age"]) for r in records] == [("PAT-9", "male", 70)] * 2
     assert studies.call_count == 1
     assert studies.calls.last.request.url.params["StudyInstanceUID"] == study
+
+
+def test_found_through_the_entry_point() -> None:
+    assert discover_adapters()["dicomweb"] is DicomwebAdapter

@@ -1,0 +1,132 @@
+"""The query planner for live sources: which to ask, what to send, what to keep.
+
+For each live source: translate the cohort filter, and unless an answer to the same
+native request is still fresh (its `cache_ttl_s`), fetch it (concurrently with the
+other sources, each under its own deadline and all under the query's deadline),
+apply the residual the source could not evaluate, and merge what is left into the
+index. The one query over the index then ranks, facets and pages everything.
+Harvested sources need nothing here: the index already holds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from adapters.spi import Adapter, Translation
+from hub.federation.fetch import FetchResult, SourceFetcher
+from hub.index.base import CohortQuery
+from hub.index.embedded import EmbeddedIndex
+from schema.evaluate import matches
+from schema.filters import And, Node, Search
+from schema.record import TEXT_FIELDS
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class SourceStatus:
+    source: str
+    status: str
+    message: str
+    latency_ms: float
+    fetched: int | None = None
+
+
+def with_text(query: CohortQuery) -> Node:
+    """The filter plus the free text as a `search` node, as a source must see it."""
+    if not query.text:
+        return query.filter
+    return And((query.filter, Search(query.text, TEXT_FIELDS)))
+
+
+class Planner:
+    """Fetches live sources for cohort questions and merges their answers into the index."""
+
+    def __init__(
+        self, adapters: dict[str, Adapter], index: EmbeddedIndex, deadline_s: float = 10.0
+    ) -> None:
+        self.index = index
+        self.deadline_s = deadline_s
+        self.live = {n: a for n, a in adapters.items() if a.settings.mode == "live"}
+        self.fetchers = {n: SourceFetcher(a) for n, a in self.live.items()}
+        self._fresh_until: dict[tuple[str, str], float] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run on the server's loop when called from a worker thread, else on a new loop."""
+        if self.loop is not None and self.loop.is_running():
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        return asyncio.run(coro)
+
+    async def refresh(self, query: CohortQuery) -> dict[str, SourceStatus]:
+        """Bring every live source's answer to `query` into the index; status per source."""
+        if not self.live:
+            return {}
+        node = with_text(query)
+        statuses: dict[str, SourceStatus] = {}
+        tasks: dict[str, asyncio.Task[FetchResult]] = {}
+        translations: dict[str, Translation] = {}
+        now = time.monotonic()
+        for name, adapter in self.live.items():
+            translation = adapter.translate(node)
+            key = (name, json.dumps(translation.native, sort_keys=True, default=str))
+            if self._fresh_until.get(key, 0.0) > now:
+                statuses[name] = SourceStatus(name, "ok", "answered from the cache", 0.0)
+                continue
+            translations[name] = translation
+            deadline = min(adapter.settings.timeout_s, self.deadline_s)
+            tasks[name] = asyncio.create_task(self.fetchers[name].fetch(translation, deadline))
+        if tasks:
+            _, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s + 0.05)
+            for task in pending:
+                task.cancel()
+        answers: list[tuple[str, list[pa.RecordBatch], float, int]] = []
+        for name, task in tasks.items():
+            if not task.done() or task.cancelled():
+                statuses[name] = SourceStatus(
+                    name,
+                    "timeout",
+                    f"{name} did not answer within the query deadline of {self.deadline_s:g} s",
+                    self.deadline_s * 1000,
+                )
+                continue
+            result = task.result()
+            kept = self._apply_residual(result.batches, translations[name])
+            if result.status in ("ok", "partial"):
+                settings = self.live[name].settings
+                answers.append((name, kept, settings.cache_ttl_s, settings.priority))
+            if result.status == "ok":
+                key = (name, json.dumps(translations[name].native, sort_keys=True, default=str))
+                self._fresh_until[key] = time.monotonic() + self.live[name].settings.cache_ttl_s
+            statuses[name] = SourceStatus(
+                name,
+                result.status,
+                result.message,
+                result.latency_ms,
+                sum(b.num_rows for b in kept),
+            )
+        if answers:  # one merge (one tantivy commit) for every source that answered
+            await asyncio.to_thread(self.index.add_live_many, answers)
+        return statuses
+
+    @staticmethod
+    def _apply_residual(
+        batches: list[pa.RecordBatch], translation: Translation
+    ) -> list[pa.RecordBatch]:
+        residual = translation.residual
+        if residual is None:
+            return batches
+        kept = []
+        for batch in batches:
+            keep = [matches(residual, row) for row in batch.to_pylist()]
+            kept.append(batch.filter(pa.array(keep, type=pa.bool_())))
+        return kept
