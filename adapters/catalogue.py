@@ -14,9 +14,9 @@ catalogue entry becomes ONE dataset-level record, not per-series records:
   `download_url` is the dataset's landing or download URL.
 
 The file is validated strictly (unknown keys, wrong types, non-DICOM codes and duplicate
-ids are rejected) and read lazily, then again whenever it changes on disk, so a bad edit
-is reported for this source (TerminalSourceError naming file, entry and key) instead of
-stopping the hub. Filters are evaluated in memory with `schema.evaluate.matches`, the
+ids are rejected). It is read lazily and parsed again whenever its content changes, so a
+bad edit is reported for this source (TerminalSourceError naming file, entry and key)
+instead of stopping the hub. Filters are evaluated in memory with `schema.evaluate.matches`, the
 reference semantics, so every field and operator pushes down and nothing is residual.
 
 File shape (JSON: the same keys in an object)::
@@ -42,7 +42,7 @@ import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -142,7 +142,7 @@ class CatalogueFile(BaseModel):
 class _Loaded:
     """One validated reading of the file, kept until the file changes."""
 
-    stamp: tuple[int, int]
+    digest: str
     version: str
     batch: pa.RecordBatch
     rows: list[dict[str, Any]]
@@ -151,7 +151,7 @@ class _Loaded:
 class CatalogueAdapter(Adapter):
     """A maintainer-written dataset list, filtered in memory with the reference evaluator."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         harvest=True,
         live_search=True,
         pushdown={
@@ -219,24 +219,23 @@ class CatalogueAdapter(Adapter):
             ) from None
 
     def _load(self) -> _Loaded:
-        """The validated file, re-read only when its mtime or size changed."""
+        """The validated file, parsed again only when its content changed (it is small)."""
         try:
-            stat = self.path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            if self._loaded is not None and self._loaded.stamp == stamp:
-                return self._loaded
             data = self.path.read_bytes()
         except OSError as exc:
             raise TerminalSourceError(
                 f"catalogue file {self.path}: cannot read it ({exc.strerror or exc})"
             ) from None
+        digest = hashlib.sha256(data).hexdigest()
+        if self._loaded is not None and self._loaded.digest == digest:
+            return self._loaded
         catalogue = self._parse(data)
         now = dt.datetime.now(dt.UTC)
         batch = validate_batch(
             to_batch(self._record(e, now) for e in catalogue.datasets), self.name
         )
-        version = catalogue.version or "sha256:" + hashlib.sha256(data).hexdigest()[:16]
-        self._loaded = _Loaded(stamp, version, batch, batch.to_pylist())
+        version = catalogue.version or f"sha256:{digest[:16]}"
+        self._loaded = _Loaded(digest, version, batch, batch.to_pylist())
         return self._loaded
 
     def _parse(self, data: bytes) -> CatalogueFile:

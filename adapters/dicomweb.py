@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -78,7 +78,7 @@ _ORDERED = frozenset(["=", "IN"])
 class DicomwebAdapter(Adapter):
     """A QIDO-RS endpoint: every search is a series-level query, paged by limit/offset."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         harvest=True,
         live_search=True,
         pushdown={f: _ORDERED for f in ("modality", "study_uid", "series_uid")},
@@ -131,7 +131,7 @@ class DicomwebAdapter(Adapter):
         self._client: httpx.AsyncClient | None = None
         ops = _ORDERED if self.list_matching else frozenset(["="])
         pushdown = {f: ops for f in self.match_keys - RECHECK}
-        self.__dict__["capabilities"] = replace(
+        self.capabilities = replace(
             DicomwebAdapter.capabilities, pushdown=pushdown, max_page_size=self.page_size
         )
 

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -90,7 +90,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 class Gen3Adapter(Adapter):
     """A Gen3 commons: live search over Guppy, and harvest through `/guppy/download`."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         True, True, {"series_uid": _STRING_OPS}, PagingStyle.OFFSET, WINDOW
     )
     """The least any field map allows; each instance declares its own (see __init__)."""
@@ -128,7 +128,7 @@ class Gen3Adapter(Adapter):
         self._raw_rows: dict[int, tuple[Page, int]] = {}
         # Pushdown depends on the field map and preset, so the instance declares its own.
         pushdown = {f: ops for f in self.fields if (ops := self._ops(f))}
-        self.__dict__["capabilities"] = replace(Gen3Adapter.capabilities, pushdown=pushdown)
+        self.capabilities = replace(Gen3Adapter.capabilities, pushdown=pushdown)
 
     # -- translation --------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -100,7 +100,7 @@ _RANGE_OPS = frozenset([">", ">=", "<", "<="])
 class IdcAdapter(Adapter):
     """IDC from the bundled parquet: harvestable, and searchable live through DuckDB."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         harvest=True,
         live_search=True,
         pushdown={

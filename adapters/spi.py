@@ -13,7 +13,7 @@ import abc
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -127,7 +127,9 @@ class Adapter(abc.ABC):
     """Base class of every repository adapter, found through entry point group
     `imaging_hub.adapters`."""
 
-    capabilities: ClassVar[Capabilities]
+    capabilities: Capabilities
+    """Declared per class; an instance may narrow it from its settings (the match keys a
+    server supports, the fields a commons maps), before the planner reads it."""
 
     def __init__(self, settings: SourceSettings) -> None:
         self.settings = settings

@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -61,7 +61,7 @@ Request = dict[str, Any]
 class TciaAdapter(Adapter):
     """TCIA radiology collections: harvest collection by collection, or search live."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         harvest=True,
         live_search=True,
         pushdown={

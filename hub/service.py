@@ -228,7 +228,7 @@ class Hub:
                 log.error("harvest of %s failed: %s", name, exc)
                 failures.append(f"{name}: {exc}")
         snapshots = [s for s in self.snapshots.all() if s.source in self.adapters]
-        if snapshots:
+        if snapshots or not self.index.ready():
             rows = sum(s.series for s in snapshots)
             step2 = (lambda n: progress("index", n, rows)) if progress else None
             priorities = {n: a.settings.priority for n, a in self.adapters.items()}

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import tantivy
 
+from adapters.batch import ARROW_SCHEMA
 from hub.index.columns import KEYWORD_COLUMNS, NUMERIC_COLUMNS, encode_columns
 from hub.index.snapshots import Snapshot
 from hub.index.tantivy_query import PRESENCE_TERMS, PRESENT, RAW_SUFFIX, build_schema
@@ -31,6 +32,8 @@ BATCH_ROWS = 50_000
 
 def merged_sql(snapshots: Sequence[Snapshot], priorities: dict[str, int]) -> tuple[str, list[Any]]:
     """SQL of the merged, ordered, row-numbered corpus; file paths travel as parameters."""
+    if not snapshots:  # only live sources: an empty generation they can be merged into
+        return "SELECT 0::UBIGINT AS row, *, 0 AS _prio FROM empty_corpus WHERE FALSE", []
     parts = ["SELECT *, ? AS _prio FROM read_parquet(?)" for _ in snapshots]
     params: list[Any] = []
     for snap in snapshots:
@@ -99,6 +102,7 @@ def build_generation(
     partial = gen.with_name(gen.name + ".partial")
     try:
         con = duckdb.connect(":memory:")
+        con.register("empty_corpus", ARROW_SCHEMA.empty_table())
         sql, params = merged_sql(snapshots, priorities)
         con.execute(f"CREATE TABLE corpus AS {sql}", params)
         sources = [s.source for s in snapshots]
