@@ -170,7 +170,8 @@ def _duckdb_cohort(parquet: str) -> None:
         ).fetchall()
     con.execute(f"SELECT floor(age / 10) * 10 b, count(*) {where} GROUP BY 1", [parquet]).fetchall()
     con.execute(
-        f"SELECT * {where} ORDER BY collection, patient_id, study_uid, series_uid LIMIT 50",
+        f"SELECT * EXCLUDE (fetched_at) {where} "
+        "ORDER BY collection, patient_id, study_uid, series_uid LIMIT 50",
         [parquet],
     ).fetchall()
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +149,8 @@ class Reference:
         row = self.con.execute(sql).fetchone()
         return None if row is None else row[0]
 
-
-@cache
-def reference() -> Reference:
-    """One reference per test session (building it takes a couple of seconds)."""
-    return Reference()
+    def close(self) -> None:
+        self.con.close()
 
 
 # --- random filters over real values ----------------------------------------------------

@@ -82,7 +82,7 @@ RULES: list[tuple[str, str, Callable[[Any], Any]]] = [
 
 
 @pytest.fixture(scope="module")
-def pairs(adapter: IdcAdapter) -> duckdb.DuckDBPyConnection:
+def pairs(adapter: IdcAdapter) -> Iterator[duckdb.DuckDBPyConnection]:
     """Every raw row next to its canonical row, joined back by series UID."""
     cur = adapter._connection()
     raw = ", ".join(f"r.{raw} AS raw_{canonical}" for raw, canonical, _ in RULES)
@@ -92,7 +92,9 @@ def pairs(adapter: IdcAdapter) -> duckdb.DuckDBPyConnection:
         SELECT {raw}, {canonical}, c.disease AS canon_disease
         FROM idc_raw r JOIN canonical c ON c.series_uid = r.SeriesInstanceUID
     """)
-    return cur
+    yield cur
+    cur.execute("DROP TABLE pairs")
+    cur.close()
 
 
 def test_canonical_view_is_one_row_per_raw_series(pairs: duckdb.DuckDBPyConnection) -> None:

@@ -11,12 +11,13 @@ reference's canonical `ref` table. `!=` and `EXCLUDES` match missing values too
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from hub.service import Hub
-from tests.reference import Reference, reference
+from tests.reference import Reference
 
 pytestmark = pytest.mark.slow  # runs in the normal suite: nothing deselects `slow` by default
 
@@ -116,8 +117,10 @@ IDS = [c[0] for c in COHORTS]
 
 
 @pytest.fixture(scope="module")
-def ref() -> Reference:
-    return reference()
+def ref() -> Iterator[Reference]:
+    reference = Reference()  # about two seconds
+    yield reference
+    reference.close()
 
 
 def test_reference_is_the_whole_corpus(ref: Reference) -> None:
