@@ -37,9 +37,8 @@ import pyarrow as pa
 
 from adapters.batch import to_batch, validate_batch
 from adapters.dicom_json import STUDY_LEVEL, TAGS, DicomJson, decode_series, element, text
-from adapters.http import json_body, send
+from adapters.http import HttpAdapter, json_body, send
 from adapters.spi import (
-    Adapter,
     Capabilities,
     Page,
     PagingStyle,
@@ -75,7 +74,7 @@ _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _ORDERED = frozenset(["=", "IN"])
 
 
-class DicomwebAdapter(Adapter):
+class DicomwebAdapter(HttpAdapter):
     """A QIDO-RS endpoint: every search is a series-level query, paged by limit/offset."""
 
     capabilities = Capabilities(
@@ -128,7 +127,6 @@ class DicomwebAdapter(Adapter):
             raise TerminalSourceError(
                 f"source {self.name!r}: viewer_url may use only {{study_uid}} and {{series_uid}}"
             ) from None
-        self._client: httpx.AsyncClient | None = None
         ops = _ORDERED if self.list_matching else frozenset(["="])
         pushdown = {f: ops for f in self.match_keys - RECHECK}
         self.capabilities = replace(
@@ -278,16 +276,6 @@ class DicomwebAdapter(Adapter):
         if not token:
             raise TerminalSourceError(f"{self.name}: environment variable {env} is empty")
         return token
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.timeout_s)
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 def _conjuncts(node: Node) -> list[Node]:

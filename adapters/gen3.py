@@ -24,9 +24,8 @@ import orjson
 import pyarrow as pa
 
 from adapters.batch import to_batch, validate_batch
-from adapters.http import json_body, send
+from adapters.http import HttpAdapter, json_body, send
 from adapters.spi import (
-    Adapter,
     Capabilities,
     Page,
     PagingStyle,
@@ -87,12 +86,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 # fmt: on
 
 
-class Gen3Adapter(Adapter):
+class Gen3Adapter(HttpAdapter):
     """A Gen3 commons: live search over Guppy, and harvest through `/guppy/download`."""
 
-    capabilities = Capabilities(
-        True, True, {"series_uid": _STRING_OPS}, PagingStyle.OFFSET, WINDOW
-    )
+    capabilities = Capabilities(True, True, {"series_uid": _STRING_OPS}, PagingStyle.OFFSET, WINDOW)
     """The least any field map allows; each instance declares its own (see __init__)."""
 
     def __init__(self, settings: SourceSettings) -> None:
@@ -122,7 +119,6 @@ class Gen3Adapter(Adapter):
             raise TerminalSourceError(f"source {self.name!r}: bad accessibility option")
         self.guppy_url = (settings.option("guppy_url") or f"{self.url}/guppy").rstrip("/")
         self._origin = urlsplit(self.url)[:2]  # (scheme, host): where the bearer may go
-        self._client: httpx.AsyncClient | None = None
         self._token: tuple[str, float] | None = None
         self._token_lock = asyncio.Lock()
         self._raw_rows: dict[int, tuple[Page, int]] = {}
@@ -303,16 +299,6 @@ class Gen3Adapter(Adapter):
                 raise TerminalSourceError(f"{self.name}: Fence answered without an access_token")
             self._token = (token, time.time() + TOKEN_TTL_S)
             return token
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.timeout_s)
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     # -- records ------------------------------------------------------------------------
 

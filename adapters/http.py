@@ -15,7 +15,27 @@ from typing import Any
 import httpx
 import orjson
 
-from adapters.spi import TerminalSourceError, TransientSourceError
+from adapters.spi import Adapter, SourceSettings, TerminalSourceError, TransientSourceError
+
+
+class HttpAdapter(Adapter):
+    """An adapter speaking HTTP: one lazily created client per source, closed with it.
+
+    Created on first use so it belongs to the event loop the hub fetches on."""
+
+    def __init__(self, settings: SourceSettings) -> None:
+        super().__init__(settings)
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.settings.timeout_s)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 def _where(source: str, request: httpx.Request) -> str:

@@ -19,13 +19,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pyarrow as pa
 
 from adapters.batch import to_batch, validate_batch
-from adapters.http import json_body, send
+from adapters.http import HttpAdapter, json_body, send
 from adapters.spi import (
-    Adapter,
     Capabilities,
     Page,
     PagingStyle,
@@ -58,7 +56,7 @@ _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
 Request = dict[str, Any]
 
 
-class TciaAdapter(Adapter):
+class TciaAdapter(HttpAdapter):
     """TCIA radiology collections: harvest collection by collection, or search live."""
 
     capabilities = Capabilities(
@@ -75,7 +73,6 @@ class TciaAdapter(Adapter):
         super().__init__(settings)
         self.base = (settings.url or BASE_URL).rstrip("/")
         self.viewer: str | None = settings.option("viewer_url", VIEWER_URL) or None
-        self._client: httpx.AsyncClient | None = None
         self._names: tuple[float, dict[str, str]] | None = None
         self._studies: dict[tuple[str, str], tuple[float, dict[str, dict[str, Any]]]] = {}
 
@@ -204,16 +201,6 @@ class TciaAdapter(Adapter):
         expires = time.monotonic() + self.settings.cache_ttl_s
         for patient, studies in by_patient.items():
             self._studies[(collection, patient)] = (expires, studies)
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.timeout_s)
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     # -- records ------------------------------------------------------------------------
 

@@ -113,26 +113,9 @@ def attach(gen: Generation, live: LiveRecords) -> Generation:
     live_columns = align_codes(ColumnStore.from_encoded(encoded), main)
     columns = CompositeColumns(main.with_sources(bits, names), live_columns)
 
-    overlaid = _overlaid_documents(gen, touched, bits, names)
-    con.register("overlaid", overlaid)
-    with gen.write_lock:
-        writer = gen.writer()
-        writer.delete_documents_by_query(
-            tantivy.Query.range_query(
-                gen.index.schema, "row", tantivy.FieldType.Unsigned, lower_bound=main.rows
-            )
-        )
-        if touched:
-            writer.delete_documents_by_query(
-                tantivy.Query.term_set_query(gen.index.schema, "row", touched)
-            )
-        _journal(gen).write_text(json.dumps(touched))  # so a restart can restore them
-        for table in ("overlaid", "live_only"):
-            for batch in con.sql(tantivy_json_sql(table)).to_arrow_reader(10_000):
-                for doc in batch.column(0).to_pylist():
-                    writer.add_json(doc)
-        writer.commit()
-        gen.index.reload()
+    con.register("overlaid", _overlaid_documents(gen, touched, bits, names))
+    _journal(gen).write_text(json.dumps(touched))  # so a restart can restore them
+    _rewrite(gen, con, touched, ["overlaid", "live_only"])
     return dataclasses.replace(
         gen,
         searcher=gen.index.searcher(),
@@ -156,27 +139,33 @@ def restore_harvested(gen: Generation) -> None:
         return
     rows = json.loads(journal.read_text()) if journal.is_file() else []
     con = duckdb.connect(":memory:")
-    con.register(
-        "restored",
-        _overlaid_documents(gen, rows, np.asarray(main.codes("source.bits")), main.source_names),
-    )
+    bits = np.asarray(main.codes("source.bits"))
+    con.register("restored", _overlaid_documents(gen, rows, bits, main.source_names))
+    _rewrite(gen, con, rows, ["restored"])
+    journal.unlink(missing_ok=True)
+
+
+def _rewrite(
+    gen: Generation, con: duckdb.DuckDBPyConnection, rows: list[int], tables: list[str]
+) -> None:
+    """One commit: drop every live document and the harvested `rows`, then add the
+    documents of `tables` (registered in `con`)."""
+    schema = gen.index.schema
     with gen.write_lock:
         writer = gen.writer()
         writer.delete_documents_by_query(
             tantivy.Query.range_query(
-                gen.index.schema, "row", tantivy.FieldType.Unsigned, lower_bound=main.rows
+                schema, "row", tantivy.FieldType.Unsigned, lower_bound=gen.base_columns.rows
             )
         )
         if rows:
-            writer.delete_documents_by_query(
-                tantivy.Query.term_set_query(gen.index.schema, "row", rows)
-            )
-        for batch in con.sql(tantivy_json_sql("restored")).to_arrow_reader(10_000):
-            for doc in batch.column(0).to_pylist():
-                writer.add_json(doc)
+            writer.delete_documents_by_query(tantivy.Query.term_set_query(schema, "row", rows))
+        for table in tables:
+            for batch in con.sql(tantivy_json_sql(table)).to_arrow_reader(10_000):
+                for doc in batch.column(0).to_pylist():
+                    writer.add_json(doc)
         writer.commit()
         gen.index.reload()
-    journal.unlink(missing_ok=True)
 
 
 def _overlaid_documents(

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from hub.index import live
 from hub.index.base import CohortQuery, SortKey
 from hub.index.embedded import EmbeddedIndex
 from hub.index.snapshots import SnapshotStore
@@ -100,7 +101,8 @@ def test_refetch_replaces_and_restart_restores_the_harvested_index(data_dir: Pat
     assert [(b.key, b.count) for b in facet.buckets] == [("idc", harvested.series)]
 
 
-def test_expired_live_records_are_dropped(data_dir: Path) -> None:
+def test_expired_live_records_are_dropped(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "MIN_RETENTION_S", 0.0)
     index = EmbeddedIndex(data_dir)
     _, answer = _tcia_answer(data_dir)
     index.add_live("tcia", answer.to_batches(), ttl_s=0)
