@@ -1,4 +1,4 @@
-"""`python -m bench {harvest,query,all} [--data-dir DIR] [--runs N]`: print the figures as JSON."""
+"""`python -m bench {harvest,query,federation,all} [--data-dir DIR] [--runs N]`: JSON figures."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 from bench.issue2 import bench_harvest, bench_query
+from bench.issue3 import bench_federation
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("what", choices=["harvest", "query", "all"])
+    parser.add_argument("what", choices=["harvest", "query", "federation", "all"])
     parser.add_argument("--data-dir", type=Path, default=Path(".hub-bench"))
     parser.add_argument("--runs", type=int, default=0, help="default: 3 for harvest, 30 for query")
     args = parser.parse_args()
@@ -19,6 +20,9 @@ def main() -> None:
         print(json.dumps({"harvest": bench_harvest(args.data_dir, args.runs or 3)}, indent=2))
     if args.what in ("query", "all"):
         print(json.dumps({"query": bench_query(args.data_dir, args.runs or 30)}, indent=2))
+    if args.what in ("federation", "all"):
+        federation = bench_federation(args.data_dir, args.runs or 15)
+        print(json.dumps({"federation": federation}, indent=2))
 
 
 if __name__ == "__main__":

@@ -239,3 +239,4 @@ class Hub:
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
+        self.index.close()

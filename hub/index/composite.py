@@ -14,7 +14,6 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from hub.index.columns import MISSING, ColumnStore, Mask
 from schema.filters import Node, Search
@@ -30,10 +29,10 @@ def align_codes(live: ColumnStore, main: ColumnStore) -> ColumnStore:
     for name in SHARED_CODES:
         codes = np.asarray(live.codes(name))
         local = live.dictionary(name)
-        found = pc.index_in(local, value_set=main.dictionary(name)).to_numpy(zero_copy_only=False)
-        known = ~np.isnan(found.astype(float))
+        found = main.lookup(name, local.to_pylist())
+        known = found != MISSING
         mapping = np.empty(len(local), dtype=np.int64)
-        mapping[known] = found[known].astype(np.int64)
+        mapping[known] = found[known]
         mapping[~known] = main.cardinality(name) + np.arange(int((~known).sum()))
         arrays[name] = np.where(codes == MISSING, MISSING, mapping[np.maximum(codes, 0)])
         meta["cardinality"][name] = main.cardinality(name) + int((~known).sum())

@@ -118,6 +118,11 @@ class EmbeddedIndex:
         with self._lock:
             self._gen = attach(gen, self.live)
 
+    def close(self) -> None:
+        """Release the live writer; queries still work, a later live answer reopens it."""
+        if self._gen is not None:
+            self._gen.files.release_writer()
+
     def ready(self) -> bool:
         try:
             self.generation()

@@ -41,6 +41,13 @@ class GenerationFiles:
             self._writer = self.index.writer(heap_size=50_000_000, num_threads=1)
         return self._writer
 
+    def release_writer(self) -> None:
+        """Let go of the writer (and its lock file), e.g. when the hub shuts down."""
+        with self.write_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.wait_merging_threads()
+
     def row_of_series_code(self) -> npt.NDArray[np.int64]:
         """Harvested row of each series_uid dictionary code (uids are unique per row)."""
         if self._row_of_series is None:

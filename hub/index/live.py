@@ -96,9 +96,9 @@ def attach(gen: Generation, live: LiveRecords) -> Generation:
     con.register("live_raw", records)
     merged = con.sql(merge_sql("SELECT * FROM live_raw", one_source=False)).to_arrow_table()
     merged = merged.sort_by("row")
-    codes = pc.index_in(merged["series_uid"], value_set=main.dictionary("series_uid"))
-    in_main = pc.is_valid(codes)
-    main_rows = gen.row_of_series_code()[np.asarray(codes.drop_null(), dtype=np.int64)]
+    codes = main.lookup("series_uid", merged["series_uid"].to_pylist())
+    in_main = pa.array(codes != -1)
+    main_rows = gen.row_of_series_code()[codes[codes != -1]]
 
     bits = np.array(main.codes("source.bits"), dtype=np.uint64)
     bits[main_rows] |= source_bits(merged.filter(in_main)["sources"], names)

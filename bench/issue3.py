@@ -1,0 +1,89 @@
+"""Benchmarks for live federation (issue 3), over the full harvested IDC index.
+
+  python -m bench federation   four live DICOMweb sources answering in ~200 ms each;
+                               then the same with one of them hanging
+
+The live sources are real HTTP servers on loopback (tests/federation/fault_server.py)
+behind the real DICOMweb adapter, with their answer cache off so every query fetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from adapters.spi import SourceSettings
+from hub.config import HubConfig, HubSettings
+from hub.service import Hub
+from tests.federation.fault_server import FaultServer
+
+FILTER = {"AND": [{"=": {"modality": "CT"}}, {"=": {"body_part": "CHEST"}}]}
+
+
+def _hub(data_dir: Path, servers: list[FaultServer], hang_timeout_s: float) -> Hub:
+    sources = {"idc": SourceSettings(name="idc", adapter="idc")}
+    for s in servers:
+        timeout = hang_timeout_s if s.mode == "hang" else 5.0
+        sources[s.name] = SourceSettings(
+            name=s.name,
+            adapter="dicomweb",
+            mode="live",
+            url=s.url,
+            timeout_s=timeout,
+            cache_ttl_s=0,
+            collection=s.name,
+            page_size=100,
+        )
+    return Hub(HubConfig(hub=HubSettings(data_dir=data_dir), sources=sources))
+
+
+def _time(hub: Hub, runs: int) -> tuple[list[float], Any]:
+    hub.cohort(FILTER, None)  # warm-up: clients, imports, caches
+    times, cohort = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        cohort = hub.cohort(FILTER, None)
+        cohort.view.counts()
+        cohort.view.facets(["modality", "collection", "source"], 20)
+        cohort.view.series(50, None, [])
+        times.append((time.perf_counter() - started) * 1000)
+    return times, cohort
+
+
+def bench_federation(data_dir: Path, runs: int) -> dict[str, Any]:
+    if not (data_dir / "index" / "CURRENT").is_file():
+        raise SystemExit(f"no index in {data_dir}; run `python -m bench harvest` first")
+    out: dict[str, Any] = {}
+    with ExitStack() as stack:
+        servers = [stack.enter_context(FaultServer(f"site{i}", 30, delay_s=0.2)) for i in range(4)]
+        hub = _hub(data_dir, servers, 1.0)
+        times, cohort = _time(hub, runs)
+        statuses = {r.source: r.status for r in hub.by_source(cohort)}
+        asyncio.run(hub.aclose())
+        out["four_live_200ms"] = {
+            "median_ms": round(statistics.median(times), 1),
+            "hub_overhead_ms": round(statistics.median(times) - 200, 1),
+            "all_ms": [round(t) for t in times],
+            "statuses": statuses,
+        }
+    with ExitStack() as stack:
+        servers = [stack.enter_context(FaultServer(f"site{i}", 30, delay_s=0.2)) for i in range(3)]
+        servers.append(stack.enter_context(FaultServer("stuck", 30, mode="hang")))
+        hub = _hub(data_dir, servers, 1.0)
+        hub.planner.fetchers["stuck"].breaker.threshold = (
+            10**9
+        )  # measure the deadline, not the breaker
+        times, cohort = _time(hub, max(3, runs // 3))
+        statuses = {r.source: r.status for r in hub.by_source(cohort)}
+        asyncio.run(hub.aclose())
+        out["one_hanging_deadline_1s"] = {
+            "median_ms": round(statistics.median(times), 1),
+            "over_deadline_ms": round(statistics.median(times) - 1000, 1),
+            "all_ms": [round(t) for t in times],
+            "statuses": statuses,
+        }
+    return out
