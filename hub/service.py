@@ -237,6 +237,7 @@ class Hub:
             raise AdapterError("harvest failed for " + "; ".join(failures))
 
     async def aclose(self) -> None:
-        for adapter in self.adapters.values():
-            await adapter.aclose()
+        for adapter in self.adapters.values():  # on the loop their clients belong to
+            await self.planner.run_async(adapter.aclose())
+        self.planner.close()
         self.index.close()

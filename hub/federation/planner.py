@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -60,12 +61,33 @@ class Planner:
         self.fetchers = {n: SourceFetcher(a) for n, a in self.live.items()}
         self._fresh_until: dict[tuple[str, str], float] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._own_loop: asyncio.AbstractEventLoop | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run on the server's loop when called from a worker thread, else on a new loop."""
+        """Run a coroutine on the loop the adapters' HTTP clients belong to: the server's
+        loop when there is one (we are in a worker thread), else a loop of our own in a
+        background thread, kept for the hub's life so clients and connections are reused."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop()).result()
+
+    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """`run` from inside some other event loop (e.g. `asyncio.run(hub.aclose())`)."""
+        loop = self._loop()
+        if loop is asyncio.get_running_loop():
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
         if self.loop is not None and self.loop.is_running():
-            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-        return asyncio.run(coro)
+            return self.loop
+        if self._own_loop is None:
+            self._own_loop = asyncio.new_event_loop()
+            threading.Thread(target=self._own_loop.run_forever, daemon=True, name="live").start()
+        return self._own_loop
+
+    def close(self) -> None:
+        if self._own_loop is not None:
+            self._own_loop.call_soon_threadsafe(self._own_loop.stop)
+            self._own_loop = None
 
     async def refresh(self, query: CohortQuery) -> dict[str, SourceStatus]:
         """Bring every live source's answer to `query` into the index; status per source."""

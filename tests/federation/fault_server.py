@@ -42,8 +42,15 @@ def series_json(collection: str, index: int, modality: str = "CT") -> dict[str, 
 class FaultServer:
     """Runs in a thread on a free loopback port; `url` is its DICOMweb root."""
 
-    def __init__(self, name: str, series: int = 30, mode: str = "ok", delay_s: float = 0.0,
-                 failures: int = 2, retry_after_s: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        series: int = 30,
+        mode: str = "ok",
+        delay_s: float = 0.0,
+        failures: int = 2,
+        retry_after_s: int = 1,
+    ) -> None:
         self.name = name
         self.mode = mode
         self.delay_s = delay_s

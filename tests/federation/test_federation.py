@@ -39,8 +39,13 @@ def data_dir(small_data_dir: Path, tmp_path: Path) -> Path:
 def _live(name: str, server: FaultServer, timeout_s: float = 2.0, **extra: Any) -> SourceSettings:
     options = {"collection": name, "page_size": 10, **extra}
     return SourceSettings(
-        name=name, adapter="dicomweb", mode="live", url=server.url, timeout_s=timeout_s,
-        cache_ttl_s=0, **options,
+        name=name,
+        adapter="dicomweb",
+        mode="live",
+        url=server.url,
+        timeout_s=timeout_s,
+        cache_ttl_s=0,
+        **options,
     )
 
 
@@ -69,8 +74,9 @@ def _statuses(hub: Hub, cohort: Any) -> dict[str, tuple[str, int | None]]:
 
 def test_fan_out_is_concurrent_and_every_source_counts(make_hub: Any) -> None:
     with ExitStack() as stack:
-        servers = [stack.enter_context(FaultServer(f"site{i}", SERIES, delay_s=1.0))
-                   for i in range(4)]
+        servers = [
+            stack.enter_context(FaultServer(f"site{i}", SERIES, delay_s=1.0)) for i in range(4)
+        ]
         hub = make_hub(*[_live(s.name, s, page_size=100) for s in servers])
         started = time.perf_counter()
         cohort = hub.cohort({"=": {"modality": "CT"}}, None)
