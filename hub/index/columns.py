@@ -252,6 +252,11 @@ class ColumnStore:
         seen[self.codes(name)[mask]] = True
         return int(seen[:size].sum())
 
+    def sources_of(self, row: int) -> list[str]:
+        """Sources holding the series at `row`, as the (possibly overlaid) bits say."""
+        bits = int(self.codes("source.bits")[row])
+        return [name for slot, name in enumerate(self.source_names) if bits & (1 << slot)]
+
     def per_source(self, mask: Mask) -> dict[str, int]:
         bits = self.codes("source.bits")[mask]
         return {

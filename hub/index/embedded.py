@@ -9,7 +9,6 @@ generation and flips `CURRENT`, which every open index notices within a second.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -41,8 +40,9 @@ from hub.index.base import (
     check_histogram_field,
     check_page,
 )
-from hub.index.generation import Generation, open_generation, stored_documents
-from hub.index.live import LiveRecords, attach, restore_harvested
+from hub.index.composite import CompositeColumns
+from hub.index.generation import Generation, TantivyPart, open_generation, stored_documents
+from hub.index.live import LiveRecords, attach
 from hub.index.tantivy_query import EPOCH, raw_field
 from schema.filters import MATCH_ALL, And, Node, Search
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
@@ -98,11 +98,6 @@ class EmbeddedIndex:
             name = current.read_text().strip()
             if self._gen is None or self._gen.name != name:
                 gen = open_generation(self.root / name)
-                try:
-                    restore_harvested(gen)
-                    gen = dataclasses.replace(gen, searcher=gen.index.searcher())
-                except ValueError as exc:  # another process holds the writer
-                    log.info("not restoring live documents of %s: %s", name, exc)
                 self._gen = attach(gen, self.live) if self.live.table.num_rows else gen
             return self._gen
 
@@ -119,9 +114,7 @@ class EmbeddedIndex:
             self._gen = attach(gen, self.live)
 
     def close(self) -> None:
-        """Release the live writer; queries still work, a later live answer reopens it."""
-        if self._gen is not None:
-            self._gen.files.release_writer()
+        """Nothing to release: generations are read-only and live parts live in memory."""
 
     def ready(self) -> bool:
         try:
@@ -158,22 +151,17 @@ class EmbeddedCohort:
         )
 
     @cached_property
+    def queries(self) -> list[tuple[TantivyPart, tantivy.Query]]:
+        """The filter compiled for each tantivy part (harvested, and live if any)."""
+        return [(part, part.compiler.compile(self.node)) for part in self.gen.parts]
+
+    @property
     def tantivy_query(self) -> tantivy.Query:
-        """The filter, limited to the rows this process's columns know (a server in
-        another process may have added live documents to the shared index)."""
-        known = tantivy.Query.range_query(
-            self.gen.index.schema,
-            "row",
-            tantivy.FieldType.Unsigned,
-            upper_bound=self.gen.columns.rows,
-            include_upper=False,
-        )
-        return tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Must, self.gen.compiler.compile(self.node)),
-                (tantivy.Occur.Must, tantivy.Query.const_score_query(known, 0.0)),
-            ]
-        )
+        """The filter on the harvested index."""
+        return self.queries[0][1]
+
+    def _aggregate(self, aggs: dict[str, Any]) -> list[dict[str, Any]]:
+        return [part.searcher.aggregate(query, aggs) for part, query in self.queries]
 
     @cached_property
     def mask(self) -> npt.NDArray[np.bool_]:
@@ -183,10 +171,13 @@ class EmbeddedCohort:
 
     def _search_rows(self, node: Search) -> npt.NDArray[np.int64]:
         """Rows matching a text node, straight from tantivy (the numpy side has no text)."""
-        query = self.gen.compiler.compile(node)
-        limit = max(1, self.gen.searcher.num_docs)
-        hits = self.gen.searcher.search(query, limit=limit, count=False, order_by_field="row").hits
-        return np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
+        found = []
+        for part in self.gen.parts:
+            query = part.compiler.compile(node)
+            limit = max(1, part.searcher.num_docs)
+            hits = part.searcher.search(query, limit=limit, count=False, order_by_field="row").hits
+            found.append(np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits)))
+        return np.concatenate(found)
 
     # --- the cohort answers --------------------------------------------------------
 
@@ -218,13 +209,18 @@ class EmbeddedCohort:
         for name in fields:
             width = self._cardinality(name) + 1
             aggs[name] = {"terms": {"field": raw_field(name), "size": width, "segment_size": width}}
-        result = self.gen.searcher.aggregate(self.tantivy_query, aggs)
+        results = self._aggregate(aggs)
         total = int(np.count_nonzero(self.mask))
         facets = []
         for name in fields:
-            raw = result.get(name, {}).get("buckets", [])
+            counted: dict[str, int] = {}
+            if name == "source":  # live sources of harvested series are known to numpy only
+                counted = {k: v for k, v in self.by_source().items() if v}
+            for result in results if name != "source" else []:
+                for b in result.get(name, {}).get("buckets", []):
+                    counted[str(b["key"])] = counted.get(str(b["key"]), 0) + int(b["doc_count"])
             buckets = sorted(
-                (Bucket(str(b["key"]), int(b["doc_count"])) for b in raw),
+                (Bucket(key, count) for key, count in counted.items()),
                 key=lambda b: (-b.count, b.key),
             )
             covered = sum(b.count for b in buckets)
@@ -246,10 +242,17 @@ class EmbeddedCohort:
                 f"over {field} (range {low}..{high}); use a larger interval"
             )
         agg = {"h": {"histogram": {"field": field, "interval": interval}}}
-        result = self.gen.searcher.aggregate(self.tantivy_query, agg)
-        buckets = result.get("h", {}).get("buckets", [])
+        counted: dict[float, int] = {}
+        for result in self._aggregate(agg):
+            for b in result.get("h", {}).get("buckets", []):
+                counted[float(b["key"])] = counted.get(float(b["key"]), 0) + int(b["doc_count"])
+        if len(self.gen.parts) > 1 and counted:  # fill the gaps as tantivy does in one index
+            step = float(interval)
+            low_key, high_key = min(counted), max(counted)
+            n = round((high_key - low_key) / step)
+            counted = {low_key + i * step: counted.get(low_key + i * step, 0) for i in range(n + 1)}
         is_date = FIELDS[field].kind is FieldKind.DATE
-        return [Bucket(_bucket_key(b["key"], is_date), int(b["doc_count"])) for b in buckets]
+        return [Bucket(_bucket_key(k, is_date), c) for k, c in sorted(counted.items())]
 
     def series(self, first: int, after: str | None, sort: list[SortKey]) -> SeriesPage:
         check_page(first)
@@ -264,7 +267,7 @@ class EmbeddedCohort:
             rows = ranking.rows if not sort or sort[0].descending else ranking.rows[::-1]
         else:
             rows = np.flatnonzero(self.mask)
-        signature = repr((self.gen.name, self.node, sort))
+        signature = repr((self.gen.name, self.gen.live_version, self.node, sort))
         start = _decode_cursor(after, signature) if after else 0
         page_rows = [int(r) for r in rows[start : start + first]]
         nodes = self._documents(page_rows)
@@ -295,15 +298,21 @@ class EmbeddedCohort:
 
     def _ranking(self) -> Ranking:
         """Every hit in BM25 order, cached per generation and question for deep paging."""
-        key = (self.gen.name, repr(self.node))
+        key = (f"{self.gen.name}/{self.gen.live_version}", repr(self.node))
         with self.owner.lock:
             cached = self.owner.rankings.get(key)
         if cached is None:
             limit = max(1, int(np.count_nonzero(self.mask)))
-            hits = self.gen.searcher.search(self.tantivy_query, limit=limit, count=False).hits
-            rows = self.gen.searcher.fast_field_values("row", [h[1] for h in hits])
+            rows: list[int] = []
+            scores: list[float] = []
+            for part, query in self.queries:
+                hits = part.searcher.search(query, limit=limit, count=False).hits
+                values = part.searcher.fast_field_values("row", [h[1] for h in hits])
+                rows += [int(v) for v in values if v is not None]
+                scores += [h[0] for h in hits]
+            order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
             cached = Ranking(
-                np.asarray(rows, dtype=np.int64), np.asarray([h[0] for h in hits], dtype=float)
+                np.asarray(rows, dtype=np.int64)[order], np.asarray(scores, dtype=float)[order]
             )
             with self.owner.lock:
                 self.owner.rankings[key] = cached
@@ -312,7 +321,16 @@ class EmbeddedCohort:
         return cached
 
     def _documents(self, rows: list[int]) -> list[dict[str, Any]]:
-        return stored_documents(self.gen.index, self.gen.searcher, rows)
+        by_row: dict[int, dict[str, Any]] = {}
+        for part in self.gen.parts:
+            mine = [r for r in rows if self.gen.part_of(r) is part]
+            by_row.update((d["row"], d) for d in stored_documents(part.index, part.searcher, mine))
+        columns = self.gen.columns
+        if isinstance(columns, CompositeColumns):  # harvested series live sources also hold
+            for row, doc in by_row.items():
+                if row < columns.main.rows:
+                    doc["sources"] = columns.main.sources_of(row)
+        return [by_row[r] for r in rows if r in by_row]
 
 
 def _bucket_key(key: float, is_date: bool) -> str:

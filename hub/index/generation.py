@@ -1,16 +1,15 @@
 """One built index generation: its tantivy index, numpy columns and metadata.
 
-A `Generation` value is what a query reads; attaching live records produces a new
-value (new searcher, new columns) while the files, the single tantivy writer and
-the caches that do not change stay in the shared `GenerationFiles`.
+A generation's files are never written to after the build. A `Generation` value is
+what a query reads; attaching live answers produces a new value with an aligned live
+part (an in-memory tantivy index and numpy columns) beside the harvested one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +23,23 @@ from hub.index.tantivy_query import EPOCH, STORED_ONLY, QueryCompiler
 from schema.record import FIELDS
 
 
+@dataclass(frozen=True)
+class TantivyPart:
+    """One tantivy index a cohort reads: the harvested one on disk, or the small in-memory
+    one holding series only live sources answered."""
+
+    index: tantivy.Index
+    searcher: tantivy.Searcher
+    compiler: QueryCompiler
+
+
 @dataclass
 class GenerationFiles:
-    """What all values of one generation share."""
+    """What all values of one generation share (never written to after the build)."""
 
     folder: Path
-    index: tantivy.Index
     base_columns: ColumnStore
-    write_lock: threading.Lock = field(default_factory=threading.Lock)
-    _writer: tantivy.IndexWriter | None = None
     _row_of_series: npt.NDArray[np.int64] | None = None
-
-    def writer(self) -> tantivy.IndexWriter:
-        """The one writer of this generation, for live documents (small heap, one thread)."""
-        if self._writer is None:
-            self._writer = self.index.writer(heap_size=50_000_000, num_threads=1)
-        return self._writer
-
-    def release_writer(self) -> None:
-        """Let go of the writer (and its lock file), e.g. when the hub shuts down."""
-        with self.write_lock:
-            writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.wait_merging_threads()
 
     def row_of_series_code(self) -> npt.NDArray[np.int64]:
         """Harvested row of each series_uid dictionary code (uids are unique per row)."""
@@ -62,30 +55,34 @@ class GenerationFiles:
 class Generation:
     name: str
     files: GenerationFiles
-    searcher: tantivy.Searcher
+    main: TantivyPart
     columns: ColumnStore | CompositeColumns
-    compiler: QueryCompiler
     meta: dict[str, Any]
-    overlaid_rows: tuple[int, ...] = ()
+    live: TantivyPart | None = None
     live_version: int = 0
 
     @property
+    def parts(self) -> list[TantivyPart]:
+        return [self.main] if self.live is None else [self.main, self.live]
+
+    @property
     def index(self) -> tantivy.Index:
-        return self.files.index
+        return self.main.index
+
+    @property
+    def searcher(self) -> tantivy.Searcher:
+        return self.main.searcher
+
+    @property
+    def compiler(self) -> QueryCompiler:
+        return self.main.compiler
 
     @property
     def base_columns(self) -> ColumnStore:
         return self.files.base_columns
 
-    @property
-    def write_lock(self) -> threading.Lock:
-        return self.files.write_lock
-
-    def writer(self) -> tantivy.IndexWriter:
-        return self.files.writer()
-
-    def row_of_series_code(self) -> npt.NDArray[np.int64]:
-        return self.files.row_of_series_code()
+    def part_of(self, row: int) -> TantivyPart:
+        return self.main if self.live is None or row < self.base_columns.rows else self.live
 
 
 def open_generation(folder: Path) -> Generation:
@@ -93,10 +90,9 @@ def open_generation(folder: Path) -> Generation:
     columns = ColumnStore.open(folder / "columns")
     return Generation(
         name=folder.name,
-        files=GenerationFiles(folder, index, columns),
-        searcher=index.searcher(),
+        files=GenerationFiles(folder, columns),
+        main=TantivyPart(index, index.searcher(), QueryCompiler(index.schema)),
         columns=columns,
-        compiler=QueryCompiler(index.schema),
         meta=json.loads((folder / "generation.json").read_text()),
     )
 

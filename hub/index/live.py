@@ -4,22 +4,21 @@ DESIGN.md: "Harvested records and live answers land in one index; ranking, facet
 de-duplication and paging all happen there." Live records are kept (per source, for
 its cache time) in one Arrow table. Attaching them to a generation:
 
-- a live series the index already holds (IDC mirrors TCIA) is not a new document:
-  its `sources` gain the live source, so it is one hit counted once;
-- the other live series become documents numbered after the harvested rows;
-- tantivy gets the same documents (so BM25, facets and filters see one corpus), and
-  the numpy side gets a small aligned live part (see `composite.py`).
+- a live series the harvested index already holds (IDC mirrors TCIA) is not a new
+  document: it gains the live source (in the numpy source bits, and in the query
+  compiler's `source_rows`), so it is one hit, counted once;
+- the other live series get rows numbered after the harvested ones, in a small
+  in-memory tantivy index and an aligned numpy part (see `composite.py`).
 
-Every attach builds a new `Generation` value; queries already running keep theirs.
+The harvested files are never written to. Every attach builds a new `Generation`
+value; queries already running keep theirs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import threading
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -29,9 +28,10 @@ import tantivy
 
 from adapters.batch import ARROW_SCHEMA
 from hub.index.build import columns_sql, merge_sql, tantivy_json_sql
-from hub.index.columns import ColumnStore, encode_columns, source_bits
+from hub.index.columns import MISSING, ColumnStore, encode_columns, source_bits
 from hub.index.composite import CompositeColumns, align_codes
-from hub.index.generation import Generation, stored_documents
+from hub.index.generation import Generation, TantivyPart
+from hub.index.tantivy_query import QueryCompiler, build_schema
 
 MIN_RETENTION_S = 60.0
 
@@ -97,90 +97,41 @@ def attach(gen: Generation, live: LiveRecords) -> Generation:
     merged = con.sql(merge_sql("SELECT * FROM live_raw", one_source=False)).to_arrow_table()
     merged = merged.sort_by("row")
     codes = main.lookup("series_uid", merged["series_uid"].to_pylist())
-    in_main = pa.array(codes != -1)
-    main_rows = gen.row_of_series_code()[codes[codes != -1]]
+    known = codes != MISSING
+    main_rows = gen.files.row_of_series_code()[codes[known]]
 
     bits = np.array(main.codes("source.bits"), dtype=np.uint64)
-    bits[main_rows] |= source_bits(merged.filter(in_main)["sources"], names)
-    touched = sorted(set(gen.overlaid_rows) | {int(r) for r in main_rows})
+    shared_bits = source_bits(merged.filter(pa.array(known))["sources"], names)
+    bits[main_rows] |= shared_bits
+    overlay = {
+        name: main_rows[(shared_bits & np.uint64(1 << slot)) != 0].tolist()
+        for slot, name in enumerate(names)
+    }
 
-    live_only = merged.filter(pc.invert(in_main))
+    live_only = merged.filter(pa.array(~known))
     live_only = live_only.set_column(
         0, "row", pa.array(np.arange(main.rows, main.rows + live_only.num_rows, dtype=np.uint64))
     )
     con.register("live_only", live_only)
     encoded = encode_columns(con.sql(columns_sql("live_only")).to_arrow_table(), names)
     live_columns = align_codes(ColumnStore.from_encoded(encoded), main)
-    columns = CompositeColumns(main.with_sources(bits, names), live_columns)
-
-    con.register("overlaid", _overlaid_documents(gen, touched, bits, names))
-    _journal(gen).write_text(json.dumps(touched))  # so a restart can restore them
-    _rewrite(gen, con, touched, ["overlaid", "live_only"])
     return dataclasses.replace(
         gen,
-        searcher=gen.index.searcher(),
-        columns=columns,
-        overlaid_rows=tuple(touched),
+        main=dataclasses.replace(gen.main, compiler=QueryCompiler(gen.index.schema, overlay)),
+        columns=CompositeColumns(main.with_sources(bits, names), live_columns),
+        live=_memory_index(con, "live_only"),
         live_version=version,
     )
 
 
-def _journal(gen: Generation) -> Path:
-    return gen.files.folder / "live-rows.json"
-
-
-def restore_harvested(gen: Generation) -> None:
-    """Undo the live documents an earlier process left in this generation's tantivy index:
-    drop rows past the harvested ones, give overlaid series back their harvested sources.
-    Needs the index writer; a process that cannot get it (the server holds it) skips this."""
-    journal = _journal(gen)
-    main = gen.base_columns
-    if not journal.is_file() and gen.searcher.num_docs == main.rows:
-        return
-    rows = json.loads(journal.read_text()) if journal.is_file() else []
-    con = duckdb.connect(":memory:")
-    bits = np.asarray(main.codes("source.bits"))
-    con.register("restored", _overlaid_documents(gen, rows, bits, main.source_names))
-    _rewrite(gen, con, rows, ["restored"])
-    journal.unlink(missing_ok=True)
-
-
-def _rewrite(
-    gen: Generation, con: duckdb.DuckDBPyConnection, rows: list[int], tables: list[str]
-) -> None:
-    """One commit: drop every live document and the harvested `rows`, then add the
-    documents of `tables` (registered in `con`)."""
-    schema = gen.index.schema
-    with gen.write_lock:
-        writer = gen.writer()
-        writer.delete_documents_by_query(
-            tantivy.Query.range_query(
-                schema, "row", tantivy.FieldType.Unsigned, lower_bound=gen.base_columns.rows
-            )
-        )
-        if rows:
-            writer.delete_documents_by_query(tantivy.Query.term_set_query(schema, "row", rows))
-        for table in tables:
-            for batch in con.sql(tantivy_json_sql(table)).to_arrow_reader(10_000):
-                for doc in batch.column(0).to_pylist():
-                    writer.add_json(doc)
-        writer.commit()
-        gen.index.reload()
-
-
-def _overlaid_documents(
-    gen: Generation, rows: list[int], bits: np.ndarray, names: list[str]
-) -> pa.Table:
-    """Harvested documents of `rows`, with `sources` as the (overlaid) bits say."""
-    docs = stored_documents(gen.index, gen.searcher, rows)
-    for doc in docs:
-        mask = int(bits[doc["row"]])
-        doc["sources"] = [n for slot, n in enumerate(names) if mask & (1 << slot)]
-        doc["study_date"] = dt.date.fromisoformat(doc["study_date"]) if doc["study_date"] else None
-        doc["fetched_at"] = (
-            dt.datetime.fromisoformat(doc["fetched_at"]) if doc["fetched_at"] else None
-        )
-    schema = pa.schema([pa.field("row", pa.uint64()), *ARROW_SCHEMA])
-    return pa.Table.from_pylist(
-        [{name: d.get(name) for name in schema.names} for d in docs], schema=schema
-    )
+def _memory_index(con: duckdb.DuckDBPyConnection, table: str) -> TantivyPart:
+    """The live-only series as a small tantivy index in memory (no files, no fsync)."""
+    index = tantivy.Index(build_schema())
+    writer = index.writer(heap_size=15_000_000, num_threads=1)
+    for batch in con.sql(tantivy_json_sql(table)).to_arrow_reader(10_000):
+        for doc in batch.column(0).to_pylist():
+            writer.add_json(doc)
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    return TantivyPart(index, index.searcher(), QueryCompiler(index.schema))

@@ -7,6 +7,7 @@ through its query-string parser, so a filter value cannot change the query's sha
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 
 import tantivy
 
@@ -59,10 +60,16 @@ def to_index_value(field: str, value: Value) -> str | int:
 
 
 class QueryCompiler:
-    """Compiles filter nodes against one tantivy schema."""
+    """Compiles filter nodes against one tantivy schema.
 
-    def __init__(self, schema: tantivy.Schema) -> None:
+    `source_rows` names, per live source, the harvested rows it also holds: the harvested
+    index is never rewritten, so `source` tests add those rows to the `sources` terms."""
+
+    def __init__(
+        self, schema: tantivy.Schema, source_rows: Mapping[str, Sequence[int]] | None = None
+    ) -> None:
         self.schema = schema
+        self.source_rows = source_rows or {}
 
     def compile(self, node: Node) -> tantivy.Query:
         match node:
@@ -79,6 +86,10 @@ class QueryCompiler:
                     else tantivy.Query.exists_query(raw_field(field))
                 )
                 return self._not(exists) if missing else exists
+            case In("source", values, negated):
+                return self._sources(values, negated)
+            case Compare("=" | "!=" as op, "source", value):
+                return self._sources((value,), negated=op == "!=")
             case In(field, values, negated):
                 f = raw_field(field)
                 q = tantivy.Query.term_set_query(
@@ -110,6 +121,14 @@ class QueryCompiler:
             if len(per_word) == 1
             else self._bool([(tantivy.Occur.Must, q) for q in per_word])
         )
+
+    def _sources(self, values: tuple[Value, ...], negated: bool) -> tantivy.Query:
+        q = tantivy.Query.term_set_query(self.schema, "sources", list(values))
+        extra = sorted({r for v in values for r in self.source_rows.get(str(v), ())})
+        if extra:
+            rows = tantivy.Query.term_set_query(self.schema, "row", extra)
+            q = self._bool([(tantivy.Occur.Should, q), (tantivy.Occur.Should, rows)])
+        return self._not(q) if negated else q
 
     def _compare(self, op: str, field: str, value: Value) -> tantivy.Query:
         f = raw_field(field)
