@@ -48,6 +48,9 @@ class LiveRecords:
         self.ttl_s: dict[str, float] = {}
         self.version = 0
         self.lock = threading.Lock()
+        self.attaching = threading.Lock()  # one attach at a time, on one DuckDB connection
+        self.con = duckdb.connect(":memory:")  # opening one costs ~30 ms: keep it
+        self.memory = MemoryIndex()
 
     def upsert(
         self, source: str, batches: list[pa.RecordBatch], ttl_s: float, priority: int
@@ -88,13 +91,18 @@ class LiveRecords:
 
 def attach(gen: Generation, live: LiveRecords) -> Generation:
     """A new generation value with `live` merged in (see module docstring)."""
+    with live.attaching:
+        return _attach(gen, live, live.con)
+
+
+def _attach(gen: Generation, live: LiveRecords, con: duckdb.DuckDBPyConnection) -> Generation:
     with live.lock:
         records, version = live.table, live.version
     main = gen.base_columns
     names = main.source_names + [s for s in live.sources() if s not in main.source_names]
-    con = duckdb.connect(":memory:")
     con.register("live_raw", records)
-    merged = con.sql(merge_sql("SELECT * FROM live_raw", one_source=False)).to_arrow_table()
+    distinct = pc.count_distinct(records["series_uid"]).as_py() == records.num_rows
+    merged = con.sql(merge_sql("SELECT * FROM live_raw", one_source=distinct)).to_arrow_table()
     merged = merged.sort_by("row")
     codes = main.lookup("series_uid", merged["series_uid"].to_pylist())
     known = codes != MISSING
@@ -119,19 +127,25 @@ def attach(gen: Generation, live: LiveRecords) -> Generation:
         gen,
         main=dataclasses.replace(gen.main, compiler=QueryCompiler(gen.index.schema, overlay)),
         columns=CompositeColumns(main.with_sources(bits, names), live_columns),
-        live=_memory_index(con, "live_only"),
+        live=live.memory.replace(con, "live_only"),
         live_version=version,
     )
 
 
-def _memory_index(con: duckdb.DuckDBPyConnection, table: str) -> TantivyPart:
-    """The live-only series as a small tantivy index in memory (no files, no fsync)."""
-    index = tantivy.Index(build_schema())
-    writer = index.writer(heap_size=15_000_000, num_threads=1)
-    for batch in con.sql(tantivy_json_sql(table)).to_arrow_reader(10_000):
-        for doc in batch.column(0).to_pylist():
-            writer.add_json(doc)
-    writer.commit()
-    writer.wait_merging_threads()
-    index.reload()
-    return TantivyPart(index, index.searcher(), QueryCompiler(index.schema))
+class MemoryIndex:
+    """The live-only series as one small tantivy index in memory (no files, no fsync),
+    rewritten whole on each attach; searchers already handed out keep their snapshot."""
+
+    def __init__(self) -> None:
+        self.index = tantivy.Index(build_schema())
+        self.writer = self.index.writer(heap_size=15_000_000, num_threads=1)
+        self.compiler = QueryCompiler(self.index.schema)
+
+    def replace(self, con: duckdb.DuckDBPyConnection, table: str) -> TantivyPart:
+        self.writer.delete_all_documents()
+        for batch in con.sql(tantivy_json_sql(table)).to_arrow_reader(10_000):
+            for doc in batch.column(0).to_pylist():
+                self.writer.add_json(doc)
+        self.writer.commit()
+        self.index.reload()
+        return TantivyPart(self.index, self.index.searcher(), self.compiler)
