@@ -133,19 +133,19 @@ def _attach(gen: Generation, live: LiveRecords, con: duckdb.DuckDBPyConnection) 
 
 
 class MemoryIndex:
-    """The live-only series as one small tantivy index in memory (no files, no fsync),
-    rewritten whole on each attach; searchers already handed out keep their snapshot."""
+    """The live-only series as a small tantivy index in memory (no files, no fsync), built
+    afresh on each attach (one segment, nothing deleted to merge away)."""
 
     def __init__(self) -> None:
-        self.index = tantivy.Index(build_schema())
-        self.writer = self.index.writer(heap_size=15_000_000, num_threads=1)
-        self.compiler = QueryCompiler(self.index.schema)
+        self.schema = build_schema()
 
     def replace(self, con: duckdb.DuckDBPyConnection, table: str) -> TantivyPart:
-        self.writer.delete_all_documents()
+        index = tantivy.Index(self.schema)
+        writer = index.writer(heap_size=15_000_000, num_threads=1)
         for batch in con.sql(tantivy_json_sql(table)).to_arrow_reader(10_000):
             for doc in batch.column(0).to_pylist():
-                self.writer.add_json(doc)
-        self.writer.commit()
-        self.index.reload()
-        return TantivyPart(self.index, self.index.searcher(), self.compiler)
+                writer.add_json(doc)
+        writer.commit()
+        writer.wait_merging_threads()
+        index.reload()
+        return TantivyPart(index, index.searcher(), QueryCompiler(index.schema))
