@@ -7,6 +7,7 @@ on canonical names and the filter AST; nothing here knows about HTTP or GraphQL.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ class Hub:
                 )
             self.adapters[name] = cls(settings)
         self.planner = Planner(self.adapters, self.index, config.hub.query_deadline_s)
+        if self.planner.live:
+            threading.Thread(target=self.index.warm_live, daemon=True, name="warm").start()
 
     # --- cohort questions --------------------------------------------------------
 

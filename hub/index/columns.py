@@ -156,7 +156,7 @@ class ColumnStore:
         if name not in cache:
             cache[name] = np.asarray(self.dictionary(name).to_pylist(), dtype=object)
         ordered = cache[name]
-        wanted = np.asarray(values, dtype=object)
+        wanted = np.asarray(values, dtype=object).reshape(-1)
         if not len(ordered) or not len(wanted):
             return np.full(len(wanted), MISSING, dtype=np.int64)
         pos = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)

@@ -113,6 +113,16 @@ class EmbeddedIndex:
         with self._lock:
             self._gen = attach(gen, self.live)
 
+    def warm_live(self) -> None:
+        """Build what merging live answers needs (a sorted copy of the series dictionary,
+        ~1 s for IDC) now, instead of during the first live query."""
+        try:
+            columns = self.generation().base_columns
+        except IndexNotReady:
+            return
+        for name in ("series_uid", "study_uid", "patient_key"):
+            columns.lookup(name, [])
+
     def close(self) -> None:
         """Nothing to release: generations are read-only and live parts live in memory."""
 
