@@ -104,9 +104,8 @@ class Hub:
 
     def cohort(self, filter_json: Any, text: str | None) -> Cohort:
         query = self.parse(filter_json, text)
-        started = time.perf_counter()
         live = self.planner.run(self.planner.refresh(query)) if self.planner.live else {}
-        return Cohort(self.index.cohort(query), query, live, started)
+        return Cohort(self.index.cohort(query), query, live)  # index latency counts from here
 
     def by_source(self, cohort: Cohort) -> list[SourceResult]:
         counts = cohort.view.by_source()
