@@ -11,31 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
+import sys
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from adapters.spi import SourceSettings
 from hub.config import HubConfig, HubSettings
 from hub.service import Hub
-from tests.federation.fault_server import FaultServer
 
 FILTER = {"AND": [{"=": {"modality": "CT"}}, {"=": {"body_part": "CHEST"}}]}
 
 
-def _hub(data_dir: Path, servers: list[FaultServer], hang_timeout_s: float) -> Hub:
+def _hub(data_dir: Path, urls: dict[str, str], hanging: set[str]) -> Hub:
     sources = {"idc": SourceSettings(name="idc", adapter="idc")}
-    for s in servers:
-        timeout = hang_timeout_s if s.mode == "hang" else 5.0
-        sources[s.name] = SourceSettings(
-            name=s.name,
+    for name, url in urls.items():
+        sources[name] = SourceSettings(
+            name=name,
             adapter="dicomweb",
             mode="live",
-            url=s.url,
-            timeout_s=timeout,
+            url=url,
+            timeout_s=1.0 if name in hanging else 5.0,
             cache_ttl_s=0,
-            collection=s.name,
+            collection=name,
             page_size=100,
         )
     return Hub(HubConfig(hub=HubSettings(data_dir=data_dir), sources=sources))
@@ -57,29 +56,35 @@ def _time(hub: Hub, runs: int) -> tuple[list[float], Any]:
 def bench_federation(data_dir: Path, runs: int) -> dict[str, Any]:
     if not (data_dir / "index" / "CURRENT").is_file():
         raise SystemExit(f"no index in {data_dir}; run `python -m bench harvest` first")
-    healthy = [FaultServer(f"site{i}", 30, delay_s=0.2) for i in range(4)]
-    with_hang = [FaultServer(f"site{i}", 30, delay_s=0.2) for i in range(3)]
-    with_hang.append(FaultServer("stuck", 30, mode="hang"))
+    healthy = [f"site{i}:ok:0.2" for i in range(4)]
+    with_hang = [*healthy[:3], "stuck:hang:0"]
     return {
         "four_live_200ms": _scenario(data_dir, healthy, runs, expected_ms=200),
         "one_hanging_deadline_1s": _scenario(data_dir, with_hang, max(3, runs // 3), 1000),
     }
 
 
-def _scenario(
-    data_dir: Path, servers: list[FaultServer], runs: int, expected_ms: float
-) -> dict[str, Any]:
+def _scenario(data_dir: Path, specs: list[str], runs: int, expected_ms: float) -> dict[str, Any]:
     """Median answer time and per-source status; `expected_ms` is the slowest healthy
-    source's answer (or the hanging source's deadline), so the excess is the hub's own."""
-    with ExitStack() as stack:
-        for server in servers:
-            stack.enter_context(server)
-        hub = _hub(data_dir, servers, 1.0)
+    source's answer (or the hanging source's deadline), so the excess is the hub's own.
+    The sources run in a process of their own, as real local servers would."""
+    servers = subprocess.Popen(
+        [sys.executable, "-m", "tests.federation.fault_server", *specs],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert servers.stdout is not None
+        urls = {spec.split(":")[0]: servers.stdout.readline().strip() for spec in specs}
+        hub = _hub(data_dir, urls, hanging={s.split(":")[0] for s in specs if ":hang:" in s})
         for fetcher in hub.planner.fetchers.values():
             fetcher.breaker.threshold = 10**9  # measure the deadline, not the breaker
         times, cohort = _time(hub, runs)
         statuses = {r.source: r.status for r in hub.by_source(cohort)}
         asyncio.run(hub.aclose())
+    finally:
+        servers.terminate()
+        servers.wait(10)
     median = statistics.median(times)
     return {
         "median_ms": round(median, 1),

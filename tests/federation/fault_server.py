@@ -116,3 +116,21 @@ class FaultServer:
                 self.wfile.write(body)
 
         return Handler
+
+
+def main() -> None:
+    """Run servers in a process of their own (benchmarks keep them off the hub's GIL):
+    `python -m tests.federation.fault_server NAME:MODE:DELAY_S ...` prints one URL a line."""
+    import sys
+
+    servers = []
+    for spec in sys.argv[1:]:
+        name, mode, delay = spec.split(":")
+        servers.append(FaultServer(name, 30, mode=mode, delay_s=float(delay)).__enter__())
+    for server in servers:
+        print(server.url, flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
