@@ -144,22 +144,10 @@ def switch_current(index_root: Path, name: str) -> None:
 
 
 def _write_columns(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[str]) -> int:
-    table = con.sql(columns_sql("corpus")).to_arrow_table()
+    names = ", ".join(["sources", *KEYWORD_COLUMNS, *NUMERIC_COLUMNS])
+    table = con.sql(f"SELECT {names} FROM corpus ORDER BY row").to_arrow_table()
     encode_columns(table, sources).save(folder)
     return int(table.num_rows)
-
-
-def columns_sql(table: str) -> str:
-    """The columns the numpy side needs, dates as days, in row order."""
-    numerics = ", ".join(
-        f"({n} - DATE '1970-01-01')::BIGINT AS {n}" if FIELDS[n].kind is FieldKind.DATE else n
-        for n in NUMERIC_COLUMNS
-    )
-    return (
-        f"SELECT sources, {', '.join(KEYWORD_COLUMNS)}, "
-        f"collection || chr(31) || patient_id AS patient_key, {numerics} "
-        f"FROM {table} ORDER BY row"
-    )
 
 
 def _write_tantivy(

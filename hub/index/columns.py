@@ -49,14 +49,18 @@ def encode_keyword(values: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.i
 
 
 def encode_columns(table: pa.Table, sources: list[str]) -> Encoded:
-    """Arrays, sorted dictionaries and metadata for a table of canonical columns (plus
-    `patient_key`, and dates as days), in row order."""
+    """Arrays, sorted dictionaries and metadata for a table of canonical records in row
+    order (the harvested corpus, or the few live series: one code path for both)."""
     arrays: dict[str, np.ndarray] = {}
     dictionaries: dict[str, pa.Array] = {}
-    for name in [*KEYWORD_COLUMNS, "patient_key"]:
+    patient_key = pc.binary_join_element_wise(table["collection"], table["patient_id"], "\x1f")
+    for name in KEYWORD_COLUMNS:
         arrays[name], dictionaries[name] = encode_keyword(table.column(name))
+    arrays["patient_key"], dictionaries["patient_key"] = encode_keyword(patient_key)
     for name in NUMERIC_COLUMNS:
         column = table.column(name).combine_chunks()
+        if FIELDS[name].kind is FieldKind.DATE:  # date32 is days since 1970-01-01
+            column = column.cast(pa.int32())
         arrays[name + ".valid"] = np.asarray(column.is_valid())
         arrays[name] = column.fill_null(0).to_numpy().astype(np.int64)
     arrays["source.bits"] = source_bits(table.column("sources"), sources)

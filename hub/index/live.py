@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import tantivy
 
 from adapters.batch import ARROW_SCHEMA
-from hub.index.build import columns_sql, merge_sql, tantivy_json_sql
+from hub.index.build import merge_sql, tantivy_json_sql
 from hub.index.columns import MISSING, ColumnStore, encode_columns, source_bits
 from hub.index.composite import CompositeColumns, align_codes
 from hub.index.generation import Generation, TantivyPart
@@ -121,7 +121,7 @@ def _attach(gen: Generation, live: LiveRecords, con: duckdb.DuckDBPyConnection) 
         0, "row", pa.array(np.arange(main.rows, main.rows + live_only.num_rows, dtype=np.uint64))
     )
     con.register("live_only", live_only)
-    encoded = encode_columns(con.sql(columns_sql("live_only")).to_arrow_table(), names)
+    encoded = encode_columns(live_only, names)
     live_columns = align_codes(ColumnStore.from_encoded(encoded), main)
     return dataclasses.replace(
         gen,
