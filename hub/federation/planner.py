@@ -100,7 +100,7 @@ class Planner:
         now = time.monotonic()
         for name, adapter in self.live.items():
             translation = adapter.translate(node)
-            key = (name, json.dumps(translation.native, sort_keys=True, default=str))
+            key = _cache_key(name, translation)
             if self._fresh_until.get(key, 0.0) > now:
                 statuses[name] = SourceStatus(name, "ok", "answered from the cache", 0.0)
                 continue
@@ -127,7 +127,7 @@ class Planner:
                 settings = self.live[name].settings
                 answers.append((name, kept, settings.cache_ttl_s, settings.priority))
             if result.status == "ok":
-                key = (name, json.dumps(translations[name].native, sort_keys=True, default=str))
+                key = _cache_key(name, translations[name])
                 self._fresh_until[key] = time.monotonic() + self.live[name].settings.cache_ttl_s
             statuses[name] = SourceStatus(
                 name,
@@ -152,3 +152,8 @@ class Planner:
             keep = [matches(residual, row) for row in batch.to_pylist()]
             kept.append(batch.filter(pa.array(keep, type=pa.bool_())))
         return kept
+
+
+def _cache_key(source: str, translation: Translation) -> tuple[str, str]:
+    """Answers are reused per source and native request (its JSON, keys sorted)."""
+    return source, json.dumps(translation.native, sort_keys=True, default=str)
