@@ -170,3 +170,29 @@ def _as_dicom_json(row: dict[str, Any]) -> dict[str, Any]:
         "00100040": tag("CS", sex),
         "00080020": tag("DA", row["study_date"].strftime("%Y%m%d") if row["study_date"] else None),
     }
+
+
+def test_a_fresh_answer_is_reused_within_its_cache_time(make_hub: Any) -> None:
+    with FaultServer("cached", SERIES) as server:
+        settings = SourceSettings(
+            name="cached",
+            adapter="dicomweb",
+            mode="live",
+            url=server.url,
+            cache_ttl_s=60,
+            collection="cached",
+            page_size=100,
+        )
+        hub = make_hub(settings)
+        first = _statuses(hub, hub.cohort({"=": {"modality": "CT"}}, None))
+        asked = server.requests
+        again = hub.cohort({"=": {"modality": "CT"}}, None)
+        asked_again = server.requests
+        results = {r.source: r for r in hub.by_source(again)}
+        other = hub.cohort({"=": {"modality": "MR"}}, None)  # another native request
+    assert first["cached"] == ("ok", SERIES)
+    assert asked_again == asked  # the same question was not sent again
+    assert server.requests > asked_again  # a different one was
+    assert results["cached"].status == "ok" and results["cached"].count == SERIES
+    assert "cache" in results["cached"].message
+    assert _statuses(hub, other)["cached"] == ("ok", 0)
