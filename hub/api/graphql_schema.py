@@ -61,17 +61,22 @@ class Cohort(graphene.ObjectType):  # type: ignore[misc]
 
     counts = graphene.Field(Counts, required=True)
     facets = graphene.List(
-        graphene.NonNull(Facet), required=True,
+        graphene.NonNull(Facet),
+        required=True,
         fields=graphene.List(graphene.NonNull(graphene.String), required=True),
         size=graphene.Int(default_value=50),
     )
     histogram = graphene.List(
-        graphene.NonNull(Bucket), required=True,
-        field=graphene.String(required=True), interval=graphene.Float(required=True),
+        graphene.NonNull(Bucket),
+        required=True,
+        field=graphene.String(required=True),
+        interval=graphene.Float(required=True),
     )
     series = graphene.Field(
-        SeriesConnection, required=True,
-        first=graphene.Int(default_value=50), after=graphene.String(),
+        SeriesConnection,
+        required=True,
+        first=graphene.Int(default_value=50),
+        after=graphene.String(),
         sort=graphene.List(graphene.NonNull(SortInput)),
     )
     by_source = graphene.List(graphene.NonNull(SourceResult), required=True)
@@ -113,13 +118,22 @@ class Cohort(graphene.ObjectType):  # type: ignore[misc]
 
 class Query(graphene.ObjectType):  # type: ignore[misc]
     cohort = graphene.Field(
-        Cohort, required=True, filter=JSON(), text=graphene.String(),
+        Cohort,
+        required=True,
+        filter=JSON(),
+        text=graphene.String(),
         description="Series matching a Guppy-style filter and optional free text",
     )
-    sources = graphene.List(graphene.NonNull(Source), required=True,
-                            description="Registered repositories and what the index holds")
+    sources = graphene.List(
+        graphene.NonNull(Source),
+        required=True,
+        description="Registered repositories and what the index holds",
+    )
     explain = graphene.List(
-        graphene.NonNull(SourcePlan), required=True, filter=JSON(), text=graphene.String(),
+        graphene.NonNull(SourcePlan),
+        required=True,
+        filter=JSON(),
+        text=graphene.String(),
         description="Per repository: the native request, the residual filter and the route",
     )
 
@@ -161,8 +175,11 @@ def run_graphql(
         if errors:
             return {"errors": [dict(e.formatted) for e in errors]}
         result = execute_sync(
-            schema.graphql_schema, document, context_value={"hub": hub},
-            variable_values=variables, operation_name=operation_name,
+            schema.graphql_schema,
+            document,
+            context_value={"hub": hub},
+            variable_values=variables,
+            operation_name=operation_name,
         )
         return _response(result)
     except RecursionError:

@@ -102,8 +102,11 @@ def _series_fields() -> dict[str, Any]:
     }
     fields["source"] = graphene.String(description="Repository this copy came from")
     fields.update(
-        sources=graphene.List(graphene.NonNull(graphene.String), required=True,
-                              description="Every repository holding the series"),
+        sources=graphene.List(
+            graphene.NonNull(graphene.String),
+            required=True,
+            description="Every repository holding the series",
+        ),
         score=graphene.Float(description="BM25 score of the `text` question, when ranked"),
         viewer_url=graphene.String(description="Web viewer for the series"),
         download_url=graphene.String(description="Where to fetch the DICOM files"),
@@ -112,10 +115,14 @@ def _series_fields() -> dict[str, Any]:
     return fields
 
 
-Series = type("Series", (graphene.ObjectType,), {
-    "__doc__": "One DICOM series with its patient and study fields.",
-    **_series_fields(),
-})
+Series = type(
+    "Series",
+    (graphene.ObjectType,),
+    {
+        "__doc__": "One DICOM series with its patient and study fields.",
+        **_series_fields(),
+    },
+)
 
 
 class SeriesEdge(graphene.ObjectType):  # type: ignore[misc]

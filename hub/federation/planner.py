@@ -39,7 +39,6 @@ class SourceStatus:
     status: str
     message: str
     latency_ms: float
-    fetched: int | None = None
 
 
 def with_text(query: CohortQuery) -> Node:
@@ -134,7 +133,6 @@ class Planner:
                 result.status,
                 result.message,
                 result.latency_ms,
-                sum(b.num_rows for b in kept),
             )
         if answers:  # one merge (one tantivy commit) for every source that answered
             await asyncio.to_thread(self.index.add_live_many, answers)

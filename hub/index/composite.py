@@ -46,7 +46,6 @@ class CompositeColumns:
         self.main, self.live = main, live
         self.rows = main.rows + live.rows
         self.source_names = main.source_names
-        self.meta = main.meta
 
     def mask(self, node: Node, search_rows: Callable[[Search], npt.NDArray[np.int64]]) -> Mask:
         n = self.main.rows

@@ -82,7 +82,7 @@ class EmbeddedIndex:
         self._gen: Generation | None = None
         self._checked = 0.0
         self.live = LiveRecords()
-        self.lock = threading.Lock()
+        self.rankings_lock = threading.Lock()
         self.rankings: OrderedDict[tuple[str, str], Ranking] = OrderedDict()
 
     def generation(self) -> Generation:
@@ -309,7 +309,7 @@ class EmbeddedCohort:
     def _ranking(self) -> Ranking:
         """Every hit in BM25 order, cached per generation and question for deep paging."""
         key = (f"{self.gen.name}/{self.gen.live_version}", repr(self.node))
-        with self.owner.lock:
+        with self.owner.rankings_lock:
             cached = self.owner.rankings.get(key)
         if cached is None:
             limit = max(1, int(np.count_nonzero(self.mask)))
@@ -324,7 +324,7 @@ class EmbeddedCohort:
             cached = Ranking(
                 np.asarray(rows, dtype=np.int64)[order], np.asarray(scores, dtype=float)[order]
             )
-            with self.owner.lock:
+            with self.owner.rankings_lock:
                 self.owner.rankings[key] = cached
                 while len(self.owner.rankings) > RANKING_CACHE:
                     self.owner.rankings.popitem(last=False)

@@ -99,7 +99,3 @@ class SnapshotStore:
         snap = self.get(source)
         assert snap is not None
         return snap
-
-    def remove(self, source: str) -> None:
-        meta = self._dir(source) / "snapshot.json"
-        meta.unlink(missing_ok=True)
