@@ -24,10 +24,18 @@ import tantivy
 from adapters.batch import ARROW_SCHEMA
 from hub.index.columns import KEYWORD_COLUMNS, NUMERIC_COLUMNS, encode_columns
 from hub.index.snapshots import Snapshot
-from hub.index.tantivy_query import PRESENCE_TERMS, PRESENT, RAW_SUFFIX, build_schema
+from hub.index.tantivy_query import (
+    FETCHED_AT,
+    PRESENCE_TERMS,
+    PRESENT,
+    RAW_SUFFIX,
+    build_schema,
+)
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 BATCH_ROWS = 50_000
+BROWSE = ("collection", "patient_id", "study_uid", "series_uid")
+"""The order series are numbered in (`row`), and listed in without a sort key."""
 
 
 def merged_sql(snapshots: Sequence[Snapshot], priorities: dict[str, int]) -> tuple[str, list[Any]]:
@@ -41,11 +49,11 @@ def merged_sql(snapshots: Sequence[Snapshot], priorities: dict[str, int]) -> tup
     return merge_sql(" UNION ALL ".join(parts), one_source=len(snapshots) == 1), params
 
 
-def merge_sql(copies: str, one_source: bool, first_row: int = 0) -> str:
+def merge_sql(copies: str, one_source: bool) -> str:
     """One row per series from all copies (a `_prio` column: lowest wins field values;
-    `sources` is the union), numbered from `first_row` in browse order."""
-    order = "ORDER BY collection, patient_id, study_uid, series_uid"
-    number = f"(row_number() OVER ({order}) - 1 + {int(first_row)})::UBIGINT AS row"
+    `sources` is the union), numbered from 0 in browse order."""
+    order = "ORDER BY " + ", ".join(BROWSE)
+    number = f"(row_number() OVER ({order}) - 1)::UBIGINT AS row"
     if one_source:  # nothing to merge
         return f"SELECT {number}, * EXCLUDE (_prio) FROM ({copies})"
     columns = [c for c in FIELDS if c != "source"] + ["viewer_url", "download_url", "fetched_at"]
@@ -84,7 +92,7 @@ def tantivy_json_sql(table: str = "corpus") -> str:
     pairs += [
         "'viewer_url', viewer_url",
         "'download_url', download_url",
-        "'fetched_at', strftime(fetched_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')",
+        f"'fetched_at', strftime(fetched_at AT TIME ZONE 'UTC', '{FETCHED_AT}')",
     ]
     doc = f"json_merge_patch('{{}}', json_object({', '.join(pairs)}))::VARCHAR"
     return f"SELECT {doc} AS doc FROM {table} ORDER BY row"

@@ -256,6 +256,23 @@ class ColumnStore:
         seen[self.codes(name)[mask]] = True
         return int(seen[:size].sum())
 
+    def value_counts(self, name: str, mask: Mask) -> dict[str, int]:
+        """Rows per value of a keyword column among masked rows (a facet, from numpy)."""
+        shifted = np.asarray(self.codes(name))[mask] + 1  # MISSING (-1) lands in bin 0
+        counts = np.bincount(shifted, minlength=self.cardinality(name) + 1)[1:]
+        present = np.flatnonzero(counts)
+        values = self.dictionary(name).take(pa.array(present, type=pa.int64())).to_pylist()
+        return {str(v): int(c) for v, c in zip(values, counts[present], strict=True)}
+
+    def histogram(self, field: str, mask: Mask, interval: float) -> dict[int, int]:
+        """Rows per bucket of a numeric column among masked rows. Bucket i holds values in
+        [i * interval, (i + 1) * interval), as Elasticsearch and tantivy bucket them;
+        dates count in days since 1970-01-01. Empty buckets are left out."""
+        valid = np.asarray(self.codes(field + ".valid"), dtype=bool) & mask
+        buckets = np.floor(np.asarray(self.codes(field))[valid] / interval).astype(np.int64)
+        found, counts = np.unique(buckets, return_counts=True)
+        return {int(k): int(c) for k, c in zip(found, counts, strict=True)}
+
     def sources_of(self, row: int) -> list[str]:
         """Sources holding the series at `row`, as the (possibly overlaid) bits say."""
         bits = int(self.codes("source.bits")[row])

@@ -10,6 +10,7 @@ across both.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,7 @@ from schema.filters import Node, Search
 from schema.record import FIELDS, FieldKind
 
 SHARED_CODES = ("study_uid", "patient_key")
+K = TypeVar("K", str, int)
 
 
 def align_codes(live: ColumnStore, main: ColumnStore) -> ColumnStore:
@@ -74,6 +76,17 @@ class CompositeColumns:
         seen[self.live.codes(name)[mask[n:]]] = True
         return int(seen[:size].sum())
 
+    def value_counts(self, name: str, mask: Mask) -> dict[str, int]:
+        n = self.main.rows
+        return _summed(
+            self.main.value_counts(name, mask[:n]), self.live.value_counts(name, mask[n:])
+        )
+
+    def histogram(self, field: str, mask: Mask, interval: float) -> dict[int, int]:
+        n = self.main.rows
+        main = self.main.histogram(field, mask[:n], interval)
+        return _summed(main, self.live.histogram(field, mask[n:], interval))
+
     def per_source(self, mask: Mask) -> dict[str, int]:
         n = self.main.rows
         main, live = self.main.per_source(mask[:n]), self.live.per_source(mask[n:])
@@ -101,3 +114,7 @@ class CompositeColumns:
     def value_range(self, field: str) -> tuple[int, int]:
         ranges = [p.value_range(field) for p in (self.main, self.live) if p.rows]
         return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def _summed(first: dict[K, int], second: dict[K, int]) -> dict[K, int]:
+    return {key: first.get(key, 0) + second.get(key, 0) for key in first.keys() | second.keys()}

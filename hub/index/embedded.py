@@ -41,14 +41,13 @@ from hub.index.base import (
     check_page,
 )
 from hub.index.composite import CompositeColumns
-from hub.index.generation import Generation, TantivyPart, open_generation, stored_documents
+from hub.index.generation import Generation, open_generation, stored_documents
 from hub.index.live import LiveRecords, attach
-from hub.index.tantivy_query import EPOCH, raw_field
+from hub.index.tantivy_query import EPOCH
 from schema.filters import MATCH_ALL, And, Node, Search
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
-AGG_BUCKET_LIMIT = 60_000
 RANKING_CACHE = 16
 MAX_HISTOGRAM_BUCKETS = 10_000
 
@@ -161,17 +160,9 @@ class EmbeddedCohort:
         )
 
     @cached_property
-    def queries(self) -> list[tuple[TantivyPart, tantivy.Query]]:
-        """The filter compiled for each tantivy part (harvested, and live if any)."""
-        return [(part, part.compiler.compile(self.node)) for part in self.gen.parts]
-
-    @property
     def tantivy_query(self) -> tantivy.Query:
-        """The filter on the harvested index."""
-        return self.queries[0][1]
-
-    def _aggregate(self, aggs: dict[str, Any]) -> list[dict[str, Any]]:
-        return [part.searcher.aggregate(query, aggs) for part, query in self.queries]
+        """The filter on the harvested index (live-only rows are counted from numpy)."""
+        return self.gen.main.compiler.compile(self.node)
 
     @cached_property
     def mask(self) -> npt.NDArray[np.bool_]:
@@ -182,7 +173,7 @@ class EmbeddedCohort:
     def _search_rows(self, node: Search) -> npt.NDArray[np.int64]:
         """Rows matching a text node, straight from tantivy (the numpy side has no text)."""
         found = []
-        for part in self.gen.parts:
+        for part in self.gen.text_parts():
             query = part.compiler.compile(node)
             limit = max(1, part.searcher.num_docs)
             hits = part.searcher.search(query, limit=limit, count=False, order_by_field="row").hits
@@ -215,20 +206,13 @@ class EmbeddedCohort:
                 )
         if not fields:
             return []
-        aggs = {}
-        for name in fields:
-            width = self._cardinality(name) + 1
-            aggs[name] = {"terms": {"field": raw_field(name), "size": width, "segment_size": width}}
-        results = self._aggregate(aggs)
         total = int(np.count_nonzero(self.mask))
         facets = []
         for name in fields:
-            counted: dict[str, int] = {}
-            if name == "source":  # live sources of harvested series are known to numpy only
+            if name == "source":  # live sources of harvested series are known to the bits
                 counted = {k: v for k, v in self.by_source().items() if v}
-            for result in results if name != "source" else []:
-                for b in result.get(name, {}).get("buckets", []):
-                    counted[str(b["key"])] = counted.get(str(b["key"]), 0) + int(b["doc_count"])
+            else:
+                counted = self.gen.columns.value_counts(name, self.mask)
             buckets = sorted(
                 (Bucket(key, count) for key, count in counted.items()),
                 key=lambda b: (-b.count, b.key),
@@ -238,11 +222,6 @@ class EmbeddedCohort:
             facets.append(Facet(name, buckets[:size], missing))
         return facets
 
-    def _cardinality(self, name: str) -> int:
-        if name == "source":
-            return len(self.gen.columns.source_names)
-        return min(self.gen.columns.cardinality(name), AGG_BUCKET_LIMIT)
-
     def histogram(self, field: str, interval: float) -> list[Bucket]:
         check_histogram_field(field, interval)
         low, high = self.gen.columns.value_range(field)
@@ -251,18 +230,12 @@ class EmbeddedCohort:
                 f"interval {interval} would give more than {MAX_HISTOGRAM_BUCKETS:,} buckets "
                 f"over {field} (range {low}..{high}); use a larger interval"
             )
-        agg = {"h": {"histogram": {"field": field, "interval": interval}}}
-        counted: dict[float, int] = {}
-        for result in self._aggregate(agg):
-            for b in result.get("h", {}).get("buckets", []):
-                counted[float(b["key"])] = counted.get(float(b["key"]), 0) + int(b["doc_count"])
-        if len(self.gen.parts) > 1 and counted:  # fill the gaps as tantivy does in one index
-            step = float(interval)
-            low_key, high_key = min(counted), max(counted)
-            n = round((high_key - low_key) / step)
-            counted = {low_key + i * step: counted.get(low_key + i * step, 0) for i in range(n + 1)}
+        counted = self.gen.columns.histogram(field, self.mask, interval)
+        if counted:  # every bucket from the lowest to the highest, empty ones too
+            low_bucket, high_bucket = min(counted), max(counted)
+            counted = {i: counted.get(i, 0) for i in range(low_bucket, high_bucket + 1)}
         is_date = FIELDS[field].kind is FieldKind.DATE
-        return [Bucket(_bucket_key(k, is_date), c) for k, c in sorted(counted.items())]
+        return [Bucket(_bucket_key(i * interval, is_date), c) for i, c in sorted(counted.items())]
 
     def series(self, first: int, after: str | None, sort: list[SortKey]) -> SeriesPage:
         check_page(first)
@@ -315,7 +288,8 @@ class EmbeddedCohort:
             limit = max(1, int(np.count_nonzero(self.mask)))
             rows: list[int] = []
             scores: list[float] = []
-            for part, query in self.queries:
+            for part in self.gen.text_parts():
+                query = part.compiler.compile(self.node)
                 hits = part.searcher.search(query, limit=limit, count=False).hits
                 values = part.searcher.fast_field_values("row", [h[1] for h in hits])
                 rows += [int(v) for v in values if v is not None]
@@ -331,10 +305,13 @@ class EmbeddedCohort:
         return cached
 
     def _documents(self, rows: list[int]) -> list[dict[str, Any]]:
-        by_row: dict[int, dict[str, Any]] = {}
-        for part in self.gen.parts:
-            mine = [r for r in rows if self.gen.part_of(r) is part]
-            by_row.update((d["row"], d) for d in stored_documents(part.index, part.searcher, mine))
+        main = self.gen.main
+        harvested = self.gen.base_columns.rows
+        mine = [r for r in rows if r < harvested]
+        by_row = {d["row"]: d for d in stored_documents(main.index, main.searcher, mine)}
+        if self.gen.live is not None:
+            live_rows = [r for r in rows if r >= harvested]
+            by_row.update((d["row"], d) for d in self.gen.live.documents(live_rows))
         columns = self.gen.columns
         if isinstance(columns, CompositeColumns):  # harvested series live sources also hold
             for row, doc in by_row.items():

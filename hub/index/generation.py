@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 import tantivy
 
 from hub.index.columns import ColumnStore
 from hub.index.composite import CompositeColumns
-from hub.index.tantivy_query import EPOCH, STORED_ONLY, QueryCompiler
+from hub.index.tantivy_query import EPOCH, FETCHED_AT, STORED_ONLY, QueryCompiler
 from schema.record import FIELDS
 
 
@@ -31,6 +34,41 @@ class TantivyPart:
     index: tantivy.Index
     searcher: tantivy.Searcher
     compiler: QueryCompiler
+
+
+class LivePart:
+    """Series only live sources answered, rows `first_row`.. in `table` (canonical columns
+    plus `row`). Counts, facets, histograms and paging read its numpy columns; the
+    tantivy index is built on first need (free text), which most questions never have."""
+
+    def __init__(self, table: pa.Table, build: Callable[[pa.Table], TantivyPart]) -> None:
+        self.table = table
+        self.first_row = int(table["row"][0].as_py()) if table.num_rows else 0
+        self._build = build
+        self._part: TantivyPart | None = None
+        self._lock = threading.Lock()
+
+    def tantivy(self) -> TantivyPart:
+        with self._lock:
+            if self._part is None:
+                self._part = self._build(self.table)
+            return self._part
+
+    def documents(self, rows: list[int]) -> list[dict[str, Any]]:
+        """Documents of `rows` in the shape `stored_documents` gives, straight from Arrow."""
+        taken = self.table.take(pa.array([r - self.first_row for r in rows], pa.int64()))
+        docs = []
+        for record in taken.to_pylist():
+            doc: dict[str, Any] = {name: record.get(name) for name in FIELDS}
+            doc["row"], doc["sources"] = record["row"], record["sources"]
+            for name in STORED_ONLY:
+                doc[name] = record.get(name)
+            if doc["study_date"] is not None:
+                doc["study_date"] = doc["study_date"].isoformat()
+            if doc["fetched_at"] is not None:
+                doc["fetched_at"] = doc["fetched_at"].astimezone(dt.UTC).strftime(FETCHED_AT)
+            docs.append(doc)
+        return docs
 
 
 @dataclass
@@ -58,12 +96,12 @@ class Generation:
     main: TantivyPart
     columns: ColumnStore | CompositeColumns
     meta: dict[str, Any]
-    live: TantivyPart | None = None
+    live: LivePart | None = None
     live_version: int = 0
 
-    @property
-    def parts(self) -> list[TantivyPart]:
-        return [self.main] if self.live is None else [self.main, self.live]
+    def text_parts(self) -> list[TantivyPart]:
+        """The tantivy indexes a text question reads (the live one built on first need)."""
+        return [self.main] if self.live is None else [self.main, self.live.tantivy()]
 
     @property
     def index(self) -> tantivy.Index:
@@ -80,9 +118,6 @@ class Generation:
     @property
     def base_columns(self) -> ColumnStore:
         return self.files.base_columns
-
-    def part_of(self, row: int) -> TantivyPart:
-        return self.main if self.live is None or row < self.base_columns.rows else self.live
 
 
 def open_generation(folder: Path) -> Generation:

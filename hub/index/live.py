@@ -7,8 +7,10 @@ its cache time) in one Arrow table. Attaching them to a generation:
 - a live series the harvested index already holds (IDC mirrors TCIA) is not a new
   document: it gains the live source (in the numpy source bits, and in the query
   compiler's `source_rows`), so it is one hit, counted once;
-- the other live series get rows numbered after the harvested ones, in a small
-  in-memory tantivy index and an aligned numpy part (see `composite.py`).
+- the other live series get rows numbered after the harvested ones, in an aligned
+  numpy part (see `composite.py`) and an Arrow table of their documents; their
+  in-memory tantivy index is built only when a text question needs it (building one
+  costs ~15 ms, most of a live query's own time).
 
 The harvested files are never written to. Every attach builds a new `Generation`
 value; queries already running keep theirs.
@@ -27,10 +29,10 @@ import pyarrow.compute as pc
 import tantivy
 
 from adapters.batch import ARROW_SCHEMA
-from hub.index.build import merge_sql, tantivy_json_sql
+from hub.index.build import BROWSE, merge_sql, tantivy_json_sql
 from hub.index.columns import MISSING, ColumnStore, encode_columns, source_bits
 from hub.index.composite import CompositeColumns, align_codes
-from hub.index.generation import Generation, TantivyPart
+from hub.index.generation import Generation, LivePart, TantivyPart
 from hub.index.tantivy_query import QueryCompiler, build_schema
 
 MIN_RETENTION_S = 60.0
@@ -48,8 +50,6 @@ class LiveRecords:
         self.ttl_s: dict[str, float] = {}
         self.version = 0
         self.lock = threading.Lock()
-        self.attaching = threading.Lock()  # one attach at a time, on one DuckDB connection
-        self.con = duckdb.connect(":memory:")  # opening one costs ~30 ms: keep it
         self.memory = MemoryIndex()
 
     def upsert(
@@ -91,19 +91,11 @@ class LiveRecords:
 
 def attach(gen: Generation, live: LiveRecords) -> Generation:
     """A new generation value with `live` merged in (see module docstring)."""
-    with live.attaching:
-        return _attach(gen, live, live.con)
-
-
-def _attach(gen: Generation, live: LiveRecords, con: duckdb.DuckDBPyConnection) -> Generation:
     with live.lock:
         records, version = live.table, live.version
     main = gen.base_columns
     names = main.source_names + [s for s in live.sources() if s not in main.source_names]
-    con.register("live_raw", records)
-    distinct = pc.count_distinct(records["series_uid"]).as_py() == records.num_rows
-    merged = con.sql(merge_sql("SELECT * FROM live_raw", one_source=distinct)).to_arrow_table()
-    merged = merged.sort_by("row")
+    merged = live.memory.merged(records)
     codes = main.lookup("series_uid", merged["series_uid"].to_pylist())
     known = codes != MISSING
     main_rows = gen.files.row_of_series_code()[codes[known]]
@@ -117,34 +109,47 @@ def _attach(gen: Generation, live: LiveRecords, con: duckdb.DuckDBPyConnection) 
     }
 
     live_only = merged.filter(pa.array(~known))
-    live_only = live_only.set_column(
+    live_only = live_only.add_column(
         0, "row", pa.array(np.arange(main.rows, main.rows + live_only.num_rows, dtype=np.uint64))
     )
-    con.register("live_only", live_only)
     encoded = encode_columns(live_only, names)
     live_columns = align_codes(ColumnStore.from_encoded(encoded), main)
     return dataclasses.replace(
         gen,
         main=dataclasses.replace(gen.main, compiler=QueryCompiler(gen.index.schema, overlay)),
         columns=CompositeColumns(main.with_sources(bits, names), live_columns),
-        live=live.memory.replace(con, "live_only"),
+        live=LivePart(live_only, live.memory.build),
         live_version=version,
     )
 
 
 class MemoryIndex:
-    """The live-only series as a small tantivy index in memory (no files, no fsync), built
-    afresh on each attach (one segment, nothing deleted to merge away)."""
+    """SQL work on the live records: merging copies of one series, and building the
+    live-only series' tantivy index in memory (no files, no fsync) when a text question
+    needs it. One DuckDB connection (opening one costs ~30 ms), used under a lock."""
 
     def __init__(self) -> None:
         self.schema = build_schema()
+        self.con = duckdb.connect(":memory:")
+        self.lock = threading.Lock()
 
-    def replace(self, con: duckdb.DuckDBPyConnection, table: str) -> TantivyPart:
+    def merged(self, records: pa.Table) -> pa.Table:
+        """One row per series in browse order (the `merge_sql` rules), without `row`."""
+        if pc.count_distinct(records["series_uid"]).as_py() == records.num_rows:
+            return records.drop_columns(["_prio"]).sort_by([(c, "ascending") for c in BROWSE])
+        with self.lock:
+            self.con.register("live_raw", records)
+            merged = self.con.sql(merge_sql("SELECT * FROM live_raw", one_source=False))
+            return merged.to_arrow_table().sort_by("row").drop_columns(["row"])
+
+    def build(self, table: pa.Table) -> TantivyPart:
         index = tantivy.Index(self.schema)
         writer = index.writer(heap_size=15_000_000, num_threads=1)
-        for batch in con.sql(tantivy_json_sql(table)).to_arrow_reader(10_000):
-            for doc in batch.column(0).to_pylist():
-                writer.add_json(doc)
+        with self.lock:
+            self.con.register("live_only", table)
+            for batch in self.con.sql(tantivy_json_sql("live_only")).to_arrow_reader(10_000):
+                for doc in batch.column(0).to_pylist():
+                    writer.add_json(doc)
         writer.commit()
         writer.wait_merging_threads()
         index.reload()

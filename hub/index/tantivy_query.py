@@ -18,6 +18,7 @@ from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 EPOCH = dt.date(1970, 1, 1)
 RAW_SUFFIX = "__raw"
 STORED_ONLY = ("viewer_url", "download_url", "fetched_at")
+FETCHED_AT = "%Y-%m-%dT%H:%M:%SZ"  # how documents show `fetched_at`
 PRESENT = "_present"
 # Fields without a fast column record their presence as a term of `_present`.
 PRESENCE_TERMS = tuple(n for n, s in FIELDS.items() if not s.facetable and n != "source")

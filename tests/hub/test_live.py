@@ -18,7 +18,9 @@ import pytest
 
 from hub.index import live
 from hub.index.base import CohortQuery, SortKey
+from hub.index.composite import CompositeColumns
 from hub.index.embedded import EmbeddedIndex
+from hub.index.generation import stored_documents
 from hub.index.snapshots import SnapshotStore
 from schema.filters import parse_filter
 
@@ -111,3 +113,41 @@ def test_expired_live_records_are_dropped(data_dir: Path, monkeypatch: pytest.Mo
     index.add_live("tcia", answer.to_batches(), ttl_s=0)
     index.add_live("dicomweb", [], ttl_s=0)  # any later update purges what has expired
     assert _cohort(index, {"=": {"source": "tcia"}}).counts().series == 0
+
+
+@pytest.mark.parametrize(
+    "filter_json",
+    [None, {"=": {"sex": "female"}}, {"AND": [{">=": {"age": 50}}, {"!=": {"sex": "male"}}]}],
+)
+def test_live_only_rows_answer_from_numpy_as_tantivy_would(
+    data_dir: Path, filter_json: object
+) -> None:
+    """Facets, histograms and documents of live-only series come from numpy and Arrow;
+    the tantivy index of the same rows (built for text questions) must agree."""
+    index = EmbeddedIndex(data_dir)
+    _, answer = _tcia_answer(data_dir)
+    index.add_live("tcia", answer.to_batches(), ttl_s=300)
+    cohort = _cohort(index, filter_json)
+    gen = cohort.gen
+    assert gen.live is not None and gen.live.table.num_rows == 50
+    assert isinstance(gen.columns, CompositeColumns)
+    columns, mask = gen.columns.live, cohort.mask[gen.columns.main.rows :]
+    assert mask.any()
+    part = gen.live.tantivy()
+    query = part.compiler.compile(cohort.node)
+    assert part.searcher.search(query, limit=1, count=True).count == int(mask.sum())
+
+    for name in ("modality", "sex", "body_part", "collection", "manufacturer"):
+        agg = part.searcher.aggregate(query, {"f": {"terms": {"field": name, "size": 1000}}})
+        expected = {str(b["key"]): int(b["doc_count"]) for b in agg["f"]["buckets"]}
+        assert columns.value_counts(name, mask) == expected, name
+    for name, interval in (("age", 10.0), ("study_date", 365.0), ("instance_count", 7.5)):
+        agg = part.searcher.aggregate(
+            query, {"h": {"histogram": {"field": name, "interval": interval}}}
+        )
+        expected_h = {float(b["key"]): int(b["doc_count"]) for b in agg["h"]["buckets"]}
+        got = {k * interval: v for k, v in columns.histogram(name, mask, interval).items()}
+        assert got == {k: v for k, v in expected_h.items() if v}, name
+
+    rows = [int(r) for r in gen.live.table["row"].to_pylist()]
+    assert gen.live.documents(rows) == stored_documents(part.index, part.searcher, rows)
