@@ -40,24 +40,51 @@ INDEX_PARQUET = PACKAGE / "idc_index.parquet"
 COLLECTIONS_PARQUET = PACKAGE / "collections_index.parquet"
 
 RAW_COLUMNS = (
-    "collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "PatientAge",
-    "PatientSex", "StudyDate", "StudyDescription", "SeriesDescription", "BodyPartExamined",
-    "Modality", "Manufacturer", "license_short_name", "instanceCount", "series_size_MB",
+    "collection_id",
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "PatientAge",
+    "PatientSex",
+    "StudyDate",
+    "StudyDescription",
+    "SeriesDescription",
+    "BodyPartExamined",
+    "Modality",
+    "Manufacturer",
+    "license_short_name",
+    "instanceCount",
+    "series_size_MB",
 )
 
 # raw column (table alias . column) → (mapping table, canonical column, Python rule, arrow type)
 _MAPPED: list[tuple[str, str, str, Callable[[Any], Any], pa.DataType]] = [
-    ("i.collection_id", "map_collection", "collection", lambda v: v and normalize_collection(v),
-     pa.string()),
+    (
+        "i.collection_id",
+        "map_collection",
+        "collection",
+        lambda v: v and normalize_collection(v),
+        pa.string(),
+    ),
     ("i.Modality", "map_modality", "modality", normalize_code, pa.string()),
     ("i.BodyPartExamined", "map_body_part", "body_part", normalize_code, pa.string()),
     ("i.PatientSex", "map_sex", "sex", normalize_sex, pa.string()),
     ("i.PatientAge", "map_age", "age", normalize_age, pa.int32()),
     ("i.StudyDate", "map_study_date", "study_date", normalize_date, pa.date32()),
-    ("i.StudyDescription", "map_study_description", "study_description", normalize_text,
-     pa.string()),
-    ("i.SeriesDescription", "map_series_description", "series_description", normalize_text,
-     pa.string()),
+    (
+        "i.StudyDescription",
+        "map_study_description",
+        "study_description",
+        normalize_text,
+        pa.string(),
+    ),
+    (
+        "i.SeriesDescription",
+        "map_series_description",
+        "series_description",
+        normalize_text,
+        pa.string(),
+    ),
     ("i.Manufacturer", "map_manufacturer", "manufacturer", normalize_text, pa.string()),
     ("i.license_short_name", "map_license", "license", normalize_text, pa.string()),
     ("c.cancer_types", "map_disease", "disease", normalize_text, pa.string()),
@@ -88,12 +115,15 @@ class Reference:
         for raw, table, canonical, rule, arrow_type in _MAPPED:
             source = "coll" if raw.startswith("c.") else "idc"
             column = raw.split(".", 1)[1]
-            distinct = [r[0] for r in self.con.execute(f"SELECT DISTINCT {column} FROM {source}")
-                        .fetchall()]
-            mapping = pa.table({
-                "raw": pa.array(distinct, type=pa.string()),
-                "norm": pa.array([rule(v) for v in distinct], type=arrow_type),
-            })
+            distinct = [
+                r[0] for r in self.con.execute(f"SELECT DISTINCT {column} FROM {source}").fetchall()
+            ]
+            mapping = pa.table(
+                {
+                    "raw": pa.array(distinct, type=pa.string()),
+                    "norm": pa.array([rule(v) for v in distinct], type=arrow_type),
+                }
+            )
             self.con.register(f"{table}_arrow", mapping)
             self.con.execute(f"CREATE TABLE {table} AS SELECT * FROM {table}_arrow")
             self.con.unregister(f"{table}_arrow")
@@ -141,9 +171,12 @@ class Reference:
         return dict(rows)
 
     def values(self, field: str, where: str = "TRUE") -> list[Any]:
-        return [r[0] for r in self.con.execute(
-            f"SELECT DISTINCT {field} FROM ref WHERE {where} ORDER BY 1 NULLS LAST"
-        ).fetchall()]
+        return [
+            r[0]
+            for r in self.con.execute(
+                f"SELECT DISTINCT {field} FROM ref WHERE {where} ORDER BY 1 NULLS LAST"
+            ).fetchall()
+        ]
 
     def scalar(self, sql: str) -> Any:
         row = self.con.execute(sql).fetchone()
@@ -155,11 +188,30 @@ class Reference:
 
 # --- random filters over real values ----------------------------------------------------
 
-KEYWORD_FIELDS = ("modality", "sex", "body_part", "collection", "license", "manufacturer",
-                  "disease", "source", "study_description")
+KEYWORD_FIELDS = (
+    "modality",
+    "sex",
+    "body_part",
+    "collection",
+    "license",
+    "manufacturer",
+    "disease",
+    "source",
+    "study_description",
+)
 NUMERIC_FIELDS = ("age", "study_date")
-MISSABLE_FIELDS = ("modality", "body_part", "age", "study_date", "manufacturer", "disease",
-                   "study_description", "series_description", "source", "sex")
+MISSABLE_FIELDS = (
+    "modality",
+    "body_part",
+    "age",
+    "study_date",
+    "manufacturer",
+    "disease",
+    "study_description",
+    "series_description",
+    "source",
+    "sex",
+)
 SEARCH_WORDS = ("lung", "CT chest", "t1", "axial", "segmentation", "PET", "xyzzy", "kidney 2")
 ABSENT = "NO-SUCH-VALUE"
 
@@ -195,21 +247,25 @@ def filter_strategy(
         return st.lists(one(name), min_size=1, max_size=3)
 
     def shaped(fields: Sequence[str], ops: Sequence[str], many: bool) -> st.SearchStrategy[Any]:
-        return st.sampled_from(list(fields)).flatmap(lambda f: st.builds(
-            lambda op, v: {op: {f: v}}, st.sampled_from(list(ops)), some(f) if many else one(f)
-        ))
+        return st.sampled_from(list(fields)).flatmap(
+            lambda f: st.builds(
+                lambda op, v: {op: {f: v}}, st.sampled_from(list(ops)), some(f) if many else one(f)
+            )
+        )
 
     leaves = [
         shaped(KEYWORD_FIELDS, ["=", "!="], many=False),
         shaped(KEYWORD_FIELDS, ["IN", "EXCLUDES"], many=True),
         shaped(NUMERIC_FIELDS, ["=", "!=", ">", ">=", "<", "<="], many=False),
         shaped(NUMERIC_FIELDS, ["IN", "EXCLUDES"], many=True),
-        st.builds(lambda f, b: {"is_missing": {f: b}},
-                  st.sampled_from(MISSABLE_FIELDS), st.booleans()),
+        st.builds(
+            lambda f, b: {"is_missing": {f: b}}, st.sampled_from(MISSABLE_FIELDS), st.booleans()
+        ),
     ]
     if search:
-        leaves.append(st.builds(lambda w: {"search": {"keyword": w}},
-                                st.sampled_from(SEARCH_WORDS)))
+        leaves.append(
+            st.builds(lambda w: {"search": {"keyword": w}}, st.sampled_from(SEARCH_WORDS))
+        )
     leaf = st.one_of(*leaves)
 
     def tree(level: int) -> st.SearchStrategy[dict[str, Any]]:

@@ -136,9 +136,11 @@ def test_disease_is_the_collections_cancer_types(adapter: IdcAdapter) -> None:
         FROM idc_raw r JOIN canonical c ON c.series_uid = r.SeriesInstanceUID
     """).fetchall()
     con = duckdb.connect()
-    types = dict(con.execute(
-        "SELECT collection_id, cancer_types FROM read_parquet(?)", [str(COLLECTIONS_PARQUET)]
-    ).fetchall())
+    types = dict(
+        con.execute(
+            "SELECT collection_id, cancer_types FROM read_parquet(?)", [str(COLLECTIONS_PARQUET)]
+        ).fetchall()
+    )
     assert len(rows) == len({c for c, _ in rows})
     assert all(disease == normalize_text(types.get(c)) for c, disease in rows)
 
@@ -151,17 +153,45 @@ def test_trimmed_characters_are_those_python_strips() -> None:
 # Fuzzed raw values: printable ASCII around the characters the rules care about, plus the
 # whitespace Python's str.strip() removes.
 _ALPHABET = "0123456789YyMmWwDdFfOoAaEeLlT -/._:+\t\n\r\x0b\x0c\x1c\x85\xa0\u2003\u3000"
-_SHAPES = ["066Y", "018M", "001D", "052W", "90", "F", "female", "M", "O", "CT", "mr",
-           "20200105", "2020-01-05", "2020.1.5", "2020/01/05", "2023111", "0000-01-01",
-           "2024-02-29", "2023-02-29", "LIDC-IDRI", "tcga_brca", ""]
+_SHAPES = [
+    "066Y",
+    "018M",
+    "001D",
+    "052W",
+    "90",
+    "F",
+    "female",
+    "M",
+    "O",
+    "CT",
+    "mr",
+    "20200105",
+    "2020-01-05",
+    "2020.1.5",
+    "2020/01/05",
+    "2023111",
+    "0000-01-01",
+    "2024-02-29",
+    "2023-02-29",
+    "LIDC-IDRI",
+    "tcga_brca",
+    "",
+]
 raw_values = st.one_of(
     st.text(_ALPHABET, max_size=12),
     st.sampled_from(_SHAPES),
-    st.builds(lambda pre, s, post: pre + s + post,
-              st.text(" \t\n\r\x0b\xa0", max_size=2), st.sampled_from(_SHAPES),
-              st.text(" \t\n\r\x0b\xa0\u3000", max_size=2)),
-    st.builds(lambda s, i, c: s[:i] + c + s[i:],
-              st.sampled_from(_SHAPES), st.integers(0, 10), st.sampled_from(_ALPHABET)),
+    st.builds(
+        lambda pre, s, post: pre + s + post,
+        st.text(" \t\n\r\x0b\xa0", max_size=2),
+        st.sampled_from(_SHAPES),
+        st.text(" \t\n\r\x0b\xa0\u3000", max_size=2),
+    ),
+    st.builds(
+        lambda s, i, c: s[:i] + c + s[i:],
+        st.sampled_from(_SHAPES),
+        st.integers(0, 10),
+        st.sampled_from(_ALPHABET),
+    ),
 )
 
 
@@ -170,14 +200,26 @@ raw_values = st.one_of(
 def test_sql_normalisation_agrees_with_python_on_fuzzed_values(values: list[str]) -> None:
     n = len(values)
     con = duckdb.connect()
-    raw = pa.table({
-        "collection_id": values, "PatientID": ["p"] * n, "StudyInstanceUID": ["s"] * n,
-        "SeriesInstanceUID": [str(i) for i in range(n)], "Modality": values,
-        "BodyPartExamined": values, "PatientSex": values, "PatientAge": values,
-        "StudyDate": values, "StudyDescription": values, "SeriesDescription": values,
-        "Manufacturer": values, "license_short_name": values, "instanceCount": [1] * n,
-        "series_size_MB": [1.0] * n, "series_aws_url": ["s3://x"] * n,
-    })
+    raw = pa.table(
+        {
+            "collection_id": values,
+            "PatientID": ["p"] * n,
+            "StudyInstanceUID": ["s"] * n,
+            "SeriesInstanceUID": [str(i) for i in range(n)],
+            "Modality": values,
+            "BodyPartExamined": values,
+            "PatientSex": values,
+            "PatientAge": values,
+            "StudyDate": values,
+            "StudyDescription": values,
+            "SeriesDescription": values,
+            "Manufacturer": values,
+            "license_short_name": values,
+            "instanceCount": [1] * n,
+            "series_size_MB": [1.0] * n,
+            "series_aws_url": ["s3://x"] * n,
+        }
+    )
     con.register("idc_raw", raw)
     con.register("idc_collections", pa.table({"collection_id": ["x"], "cancer_types": ["y"]}))
     con.execute(f"CREATE VIEW canonical AS {CANONICAL_SQL}")
@@ -189,8 +231,15 @@ def test_sql_normalisation_agrees_with_python_on_fuzzed_values(values: list[str]
     for uid, collection, modality, body_part, sex, age, study_date, description in rows:
         v = values[int(uid)]
         got = (collection, modality, body_part, sex, age, study_date, description)
-        want = (normalize_collection(v), normalize_code(v), normalize_code(v), normalize_sex(v),
-                normalize_age(v), normalize_date(v), normalize_text(v))
+        want = (
+            normalize_collection(v),
+            normalize_code(v),
+            normalize_code(v),
+            normalize_sex(v),
+            normalize_age(v),
+            normalize_date(v),
+            normalize_text(v),
+        )
         assert got == want, repr(v)
 
 
@@ -213,8 +262,7 @@ def test_translate_carries_values_only_as_parameters(
     adapter: IdcAdapter, value: str, shape: str
 ) -> None:
     body = [value, "CT"] if shape in ("IN", "EXCLUDES") else value
-    node = parse_filter({"AND": [{shape: {"modality": body}},
-                                 {"=": {"study_description": value}}]})
+    node = parse_filter({"AND": [{shape: {"modality": body}}, {"=": {"study_description": value}}]})
     translation = adapter.translate(node)
     sql, params = translation.native["sql"], translation.native["params"]
     assert value not in sql
@@ -225,8 +273,13 @@ def test_translate_carries_values_only_as_parameters(
 
 def test_hostile_values_select_nothing_and_break_nothing(adapter: IdcAdapter) -> None:
     assert search(adapter, {"OR": [{"=": {"collection": v}} for v in HOSTILE]}) == []
-    assert search(adapter, {"AND": [{"IN": {"modality": HOSTILE}},
-                                    {"!=": {"study_description": HOSTILE[0]}}]}) == []
+    assert (
+        search(
+            adapter,
+            {"AND": [{"IN": {"modality": HOSTILE}}, {"!=": {"study_description": HOSTILE[0]}}]},
+        )
+        == []
+    )
     assert adapter.estimated_total() == TOTAL_SERIES  # idc_raw is still there
     kits = search(adapter, {"=": {"collection": "c4kc_kits"}}, Page(size=5))
     assert len(kits) == 5  # and so is the canonical view
@@ -305,8 +358,12 @@ def test_live_search_equals_evaluator(
     assert set(found) == expected
 
 
-@settings(max_examples=100, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_live_search_equals_evaluator_on_random_filters(
     small_adapter: IdcAdapter, small_records: list[Record], data: st.DataObject
@@ -336,7 +393,7 @@ def test_offset_paging_returns_every_record_once(
         ordered = sorted(expected)
         for offset in (0, 1, len(ordered) - 1, len(ordered)):
             page = search(small_adapter, filter_json, Page(size=1, offset=offset))
-            assert [r["series_uid"] for r in page] == ordered[offset:offset + 1]
+            assert [r["series_uid"] for r in page] == ordered[offset : offset + 1]
         return
     seen: list[str] = []
     offset = 0
@@ -356,10 +413,16 @@ def test_offset_paging_returns_every_record_once(
 
 def test_search_stays_residual(adapter: IdcAdapter) -> None:
     lung = Search("lung", ("study_description", "series_description"))
-    translation = adapter.translate(parse_filter({"AND": [
-        {"=": {"modality": "CT"}},
-        {"search": {"keyword": "lung"}},
-    ]}))
+    translation = adapter.translate(
+        parse_filter(
+            {
+                "AND": [
+                    {"=": {"modality": "CT"}},
+                    {"search": {"keyword": "lung"}},
+                ]
+            }
+        )
+    )
     assert translation.residual == lung
     assert translation.native["params"] == ["CT"]
     assert "lung" not in translation.native["sql"]
@@ -367,10 +430,14 @@ def test_search_stays_residual(adapter: IdcAdapter) -> None:
 
 
 def test_or_with_search_stays_residual_whole(adapter: IdcAdapter) -> None:
-    node = parse_filter({"AND": [
-        {"=": {"collection": "c4kc_kits"}},
-        {"OR": [{"=": {"modality": "CT"}}, {"search": {"keyword": "kidney"}}]},
-    ]})
+    node = parse_filter(
+        {
+            "AND": [
+                {"=": {"collection": "c4kc_kits"}},
+                {"OR": [{"=": {"modality": "CT"}}, {"search": {"keyword": "kidney"}}]},
+            ]
+        }
+    )
     translation = adapter.translate(node)
     assert isinstance(translation, Translation)
     assert translation.residual == node.children[1]  # type: ignore[union-attr]

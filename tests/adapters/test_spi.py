@@ -76,8 +76,15 @@ def _random_records(n: int, seed: int = 7) -> list[dict[str, Any]]:
             study_uid=f"st{rng.randrange(120)}",
             series_uid=f"se{i}",
             age=rng.choice([None, 0, 1, 17, 40, 55, 60, 65, 80, 99]),
-            study_date=rng.choice([None, dt.date(1965, 3, 1), dt.date(2001, 5, 6),
-                                   dt.date(2005, 12, 31), dt.date(2019, 1, 1)]),
+            study_date=rng.choice(
+                [
+                    None,
+                    dt.date(1965, 3, 1),
+                    dt.date(2001, 5, 6),
+                    dt.date(2005, 12, 31),
+                    dt.date(2019, 1, 1),
+                ]
+            ),
             instance_count=rng.choice([None, 1, 120]),
         )
         records.append(rec)
@@ -89,9 +96,20 @@ POOLS = value_pools(RECORDS)
 
 # ------------------------------------------------------------------ random capabilities
 
-_PUSHABLE_FIELDS = ["source", "collection", "modality", "body_part", "sex", "age", "study_date",
-                    "license", "manufacturer", "disease", "study_description",
-                    "series_description"]
+_PUSHABLE_FIELDS = [
+    "source",
+    "collection",
+    "modality",
+    "body_part",
+    "sex",
+    "age",
+    "study_date",
+    "license",
+    "manufacturer",
+    "disease",
+    "study_description",
+    "series_description",
+]
 capabilities = st.builds(
     lambda pushdown, text: Capabilities(
         harvest=True, live_search=True, pushdown=pushdown, text_search=text
@@ -109,8 +127,9 @@ def _leaves(node: Node) -> list[Node]:
     return [n for n in walk_nodes(node) if not isinstance(n, And | Or)]
 
 
-@settings(max_examples=400, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(filter_json=filter_strategy(POOLS, depth=3), caps=capabilities)
 def test_split_pushdown_is_equivalent_to_the_original(
     filter_json: dict[str, Any], caps: Capabilities
@@ -159,10 +178,14 @@ CAPS = Capabilities(
 
 
 def test_or_with_one_unpushable_branch_stays_residual_whole() -> None:
-    node = parse_filter({"AND": [
-        {"=": {"collection": "tcga_brca"}},
-        {"OR": [{"=": {"modality": "CT"}}, {"search": {"keyword": "lung"}}]},
-    ]})
+    node = parse_filter(
+        {
+            "AND": [
+                {"=": {"collection": "tcga_brca"}},
+                {"OR": [{"=": {"modality": "CT"}}, {"search": {"keyword": "lung"}}]},
+            ]
+        }
+    )
     pushed, residual = split_pushdown(node, pushable_by(CAPS))
     assert pushed == Compare("=", "collection", "tcga_brca")
     assert residual == node.children[1]  # type: ignore[union-attr]
@@ -264,10 +287,14 @@ def test_broken_plugins_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixt
 
 @pytest.mark.usefixtures("broken_plugins")
 def test_hub_starts_despite_a_broken_plugin(tmp_path: Any) -> None:
-    ok = HubConfig(hub=HubSettings(data_dir=tmp_path),
-                   sources={"idc": SourceSettings(name="idc", adapter="idc")})
+    ok = HubConfig(
+        hub=HubSettings(data_dir=tmp_path),
+        sources={"idc": SourceSettings(name="idc", adapter="idc")},
+    )
     assert isinstance(Hub(ok).adapters["idc"], IdcAdapter)
-    uses_broken = HubConfig(hub=HubSettings(data_dir=tmp_path),
-                            sources={"b": SourceSettings(name="b", adapter="broken")})
+    uses_broken = HubConfig(
+        hub=HubSettings(data_dir=tmp_path),
+        sources={"b": SourceSettings(name="b", adapter="broken")},
+    )
     with pytest.raises(ConfigError, match="not installed"):
         Hub(uses_broken)

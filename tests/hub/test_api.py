@@ -200,13 +200,17 @@ def test_filter_as_graphql_literal(client: TestClient, small_hub: Hub) -> None:
     ("filter_json", "where"),
     [
         (None, "true"),
-        ({"AND": [{"IN": {"modality": ["CT", "MR"]}}, {">=": {"age": 55}}, {"<=": {"age": 65}}]},
-         "modality IN ('CT', 'MR') AND age BETWEEN 55 AND 65"),
+        (
+            {"AND": [{"IN": {"modality": ["CT", "MR"]}}, {">=": {"age": 55}}, {"<=": {"age": 65}}]},
+            "modality IN ('CT', 'MR') AND age BETWEEN 55 AND 65",
+        ),
         ({"!=": {"sex": "unknown"}}, "sex <> 'unknown'"),
         ({"EXCLUDES": {"body_part": ["CHEST"]}}, "body_part IS DISTINCT FROM 'CHEST'"),
         ({"is_missing": {"body_part": True}}, "body_part IS NULL"),
-        ({"OR": [{"=": {"license": "CC BY 3.0"}}, {"<": {"study_date": "2000-01-01"}}]},
-         "license = 'CC BY 3.0' OR study_date < DATE '2000-01-01'"),
+        (
+            {"OR": [{"=": {"license": "CC BY 3.0"}}, {"<": {"study_date": "2000-01-01"}}]},
+            "license = 'CC BY 3.0' OR study_date < DATE '2000-01-01'",
+        ),
     ],
 )
 def test_counts_agree_with_duckdb(
@@ -235,8 +239,9 @@ def test_explain(client: TestClient) -> None:
     assert plan["source"] == "idc"
     assert plan["route"] == "index"
     assert plan["native"]  # JSON, dates made plain strings
-    assert plan["residual"] == {"search": {"keyword": "chest",
-                                           "fields": ["study_description", "series_description"]}}
+    assert plan["residual"] == {
+        "search": {"keyword": "chest", "fields": ["study_description", "series_description"]}
+    }
     assert "chest" in plan["description"]
 
 
@@ -245,15 +250,16 @@ def test_sort_by_age_puts_missing_last(client: TestClient, snapshot: str, order:
     query = """query($f: JSON, $order: SortOrder) {
       cohort(filter: $f) { series(first: 1000, sort: [{field: "age", order: $order}]) {
         totalCount pageInfo { hasNextPage } nodes { age } } } }"""
-    series = data(client, query, f={"=": {"collection": "rms_mutation_prediction"}},
-                  order=order)["cohort"]["series"]
+    series = data(client, query, f={"=": {"collection": "rms_mutation_prediction"}}, order=order)[
+        "cohort"
+    ]["series"]
     ages = [n["age"] for n in series["nodes"]]
     expected = duck(snapshot, "collection = 'rms_mutation_prediction'")[2]
     assert len(ages) == series["totalCount"] == expected
     assert not series["pageInfo"]["hasNextPage"]
     present = [a for a in ages if a is not None]
     assert 0 < len(present) < len(ages)
-    assert ages[len(present):] == [None] * (len(ages) - len(present))
+    assert ages[len(present) :] == [None] * (len(ages) - len(present))
     assert present == sorted(present, reverse=order == "DESC")
 
 
@@ -336,7 +342,7 @@ def test_overlong_text(client: TestClient) -> None:
         ({"=": {"modality": "CT' OR 1=1 --"}}, None),
         ({"IN": {"collection": ["*:*"]}}, None),
         ({"=": {"series_description": "*:*"}}, None),
-        ({"=": {"study_description": "\" OR \"\"=\""}}, None),
+        ({"=": {"study_description": '" OR ""="'}}, None),
         ({"search": {"keyword": "*:*"}}, None),
         (None, "*:*"),
     ],

@@ -110,9 +110,21 @@ def test_serve_harvests_an_empty_data_dir_then_answers(small_config: Path, tmp_p
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--port", str(port),
-         "--config", str(small_config), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "serve",
+            "--port",
+            str(port),
+            "--config",
+            str(small_config),
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

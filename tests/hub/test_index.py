@@ -61,7 +61,10 @@ def expected_uids(records: list[Record], node: Node) -> set[str]:
 
 
 def page_through(
-    hub: Hub, filter_json: Any, size: int, sort: list[SortKey] | None = None,
+    hub: Hub,
+    filter_json: Any,
+    size: int,
+    sort: list[SortKey] | None = None,
     text: str | None = None,
 ) -> list[dict[str, Any]]:
     view = hub.cohort(filter_json, text).view
@@ -98,9 +101,22 @@ def test_paged_documents_are_the_snapshot_records(small_hub: Hub, records: list[
     by_uid = {r["series_uid"]: r for r in records}
     for node in page_through(small_hub, {"=": {"collection": "c4kc_kits"}}, 200):
         rec = by_uid[node["series_uid"]]
-        for name in ("collection", "patient_id", "study_uid", "modality", "body_part", "sex",
-                     "age", "license", "disease", "manufacturer", "study_description",
-                     "series_description", "instance_count", "size_bytes"):
+        for name in (
+            "collection",
+            "patient_id",
+            "study_uid",
+            "modality",
+            "body_part",
+            "sex",
+            "age",
+            "license",
+            "disease",
+            "manufacturer",
+            "study_description",
+            "series_description",
+            "instance_count",
+            "size_bytes",
+        ):
             assert node[name] == rec[name], name
         date = rec["study_date"]
         assert node["study_date"] == (date.isoformat() if date else None)
@@ -223,8 +239,13 @@ def test_text_search_with_filter(small_hub: Hub, records: list[Record]) -> None:
 
 # ------------------------------------------------- property: hub == evaluator, on real values
 
-@settings(max_examples=120, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_random_filters_agree_with_the_evaluator(
     small_hub: Hub, records: list[Record], pools: dict[str, list[Any]], data: st.DataObject

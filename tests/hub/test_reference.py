@@ -77,10 +77,12 @@ COHORTS: list[tuple[str, Any, str]] = [
     ),
     (
         "or-of-ands",
-        {"OR": [
-            {"AND": [{"=": {"modality": "MR"}}, {"=": {"body_part": "BRAIN"}}]},
-            {"AND": [{"=": {"modality": "MG"}}, {"=": {"sex": "female"}}]},
-        ]},
+        {
+            "OR": [
+                {"AND": [{"=": {"modality": "MR"}}, {"=": {"body_part": "BRAIN"}}]},
+                {"AND": [{"=": {"modality": "MG"}}, {"=": {"sex": "female"}}]},
+            ]
+        },
         "(modality = 'MR' AND body_part = 'BRAIN') OR (modality = 'MG' AND sex = 'female')",
     ),
     (
@@ -88,8 +90,11 @@ COHORTS: list[tuple[str, Any, str]] = [
         {"EXCLUDES": {"modality": ["SR", "SEG"]}},
         "modality IS NULL OR modality NOT IN ('SR', 'SEG')",
     ),
-    ("body-part-not-chest", {"!=": {"body_part": "CHEST"}},
-     "body_part IS NULL OR body_part <> 'CHEST'"),
+    (
+        "body-part-not-chest",
+        {"!=": {"body_part": "CHEST"}},
+        "body_part IS NULL OR body_part <> 'CHEST'",
+    ),
     ("body-part-missing", {"is_missing": {"body_part": True}}, "body_part IS NULL"),
     ("body-part-present", {"is_missing": {"body_part": False}}, "body_part IS NOT NULL"),
     ("age-missing", {"is_missing": {"age": True}}, "age IS NULL"),
@@ -103,11 +108,13 @@ COHORTS: list[tuple[str, Any, str]] = [
     ("disease-lung-cancer", {"=": {"disease": "Lung Cancer"}}, "disease = 'Lung Cancer'"),
     (
         "nested-not",
-        {"AND": [
-            {"EXCLUDES": {"collection": ["nlst"]}},
-            {"OR": [{"is_missing": {"age": True}}, {">": {"age": 80}}]},
-            {"!=": {"manufacturer": "SIEMENS"}},
-        ]},
+        {
+            "AND": [
+                {"EXCLUDES": {"collection": ["nlst"]}},
+                {"OR": [{"is_missing": {"age": True}}, {">": {"age": 80}}]},
+                {"!=": {"manufacturer": "SIEMENS"}},
+            ]
+        },
         "collection NOT IN ('nlst') AND (age IS NULL OR age > 80)"
         " AND (manufacturer IS NULL OR manufacturer <> 'SIEMENS')",
     ),
@@ -139,7 +146,9 @@ def test_counts_equal_reference(
     counts = full_hub.cohort(filter_json, None).view.counts()
     expected = ref.counts(where)
     assert (counts.patients, counts.studies, counts.series) == (
-        expected.patients, expected.studies, expected.series
+        expected.patients,
+        expected.studies,
+        expected.series,
     )
 
 
@@ -172,8 +181,11 @@ def test_age_histogram_equals_reference(
 
 @pytest.mark.parametrize(
     ("filter_json", "where"),
-    [c[1:] for c in COHORTS if c[0] in ("whole-corpus", "study-date-2000-2005", "modality-ct",
-                                        "study-date-before-1970")],
+    [
+        c[1:]
+        for c in COHORTS
+        if c[0] in ("whole-corpus", "study-date-2000-2005", "modality-ct", "study-date-before-1970")
+    ],
 )
 def test_study_date_histogram_equals_reference(
     full_hub: Hub, ref: Reference, filter_json: Any, where: str
