@@ -26,6 +26,9 @@ from schema.filters import And, Compare, In, IsMissing, Node, Or, Search, Value
 from schema.record import FIELDS, FieldKind
 
 Mask = npt.NDArray[np.bool_]
+Rows = npt.NDArray[np.int64]
+"""Selected row numbers, ascending: taking 20% of a million codes by row number is ~6x
+faster than by boolean mask, so a cohort turns its mask into rows once."""
 MISSING = -1
 KEYWORD_COLUMNS = [
     n for n, s in FIELDS.items() if s.kind in (FieldKind.KEYWORD, FieldKind.TEXT) and n != "source"
@@ -249,27 +252,27 @@ class ColumnStore:
 
     # --- counting ----------------------------------------------------------------
 
-    def distinct(self, name: str, mask: Mask) -> int:
-        """Exact number of distinct codes of column `name` among masked rows."""
+    def distinct(self, name: str, rows: Rows) -> int:
+        """Exact number of distinct codes of column `name` among `rows`."""
         size = self.cardinality(name)
         seen = np.zeros(size + 1, dtype=bool)
-        seen[self.codes(name)[mask]] = True
+        seen[self.codes(name)[rows]] = True
         return int(seen[:size].sum())
 
-    def value_counts(self, name: str, mask: Mask) -> dict[str, int]:
-        """Rows per value of a keyword column among masked rows (a facet, from numpy)."""
-        shifted = np.asarray(self.codes(name))[mask] + 1  # MISSING (-1) lands in bin 0
+    def value_counts(self, name: str, rows: Rows) -> dict[str, int]:
+        """Rows per value of a keyword column among `rows` (a facet, from numpy)."""
+        shifted = np.asarray(self.codes(name))[rows] + 1  # MISSING (-1) lands in bin 0
         counts = np.bincount(shifted, minlength=self.cardinality(name) + 1)[1:]
         present = np.flatnonzero(counts)
         values = self.dictionary(name).take(pa.array(present, type=pa.int64())).to_pylist()
         return {str(v): int(c) for v, c in zip(values, counts[present], strict=True)}
 
-    def histogram(self, field: str, mask: Mask, interval: float) -> dict[int, int]:
-        """Rows per bucket of a numeric column among masked rows. Bucket i holds values in
+    def histogram(self, field: str, rows: Rows, interval: float) -> dict[int, int]:
+        """Rows per bucket of a numeric column among `rows`. Bucket i holds values in
         [i * interval, (i + 1) * interval), as Elasticsearch and tantivy bucket them;
         dates count in days since 1970-01-01. Empty buckets are left out."""
-        valid = np.asarray(self.codes(field + ".valid"), dtype=bool) & mask
-        buckets = np.floor(np.asarray(self.codes(field))[valid] / interval).astype(np.int64)
+        rows = rows[np.asarray(self.codes(field + ".valid"), dtype=bool)[rows]]
+        buckets = np.floor(np.asarray(self.codes(field))[rows] / interval).astype(np.int64)
         found, counts = np.unique(buckets, return_counts=True)
         return {int(k): int(c) for k, c in zip(found, counts, strict=True)}
 
@@ -278,8 +281,8 @@ class ColumnStore:
         bits = int(self.codes("source.bits")[row])
         return [name for slot, name in enumerate(self.source_names) if bits & (1 << slot)]
 
-    def per_source(self, mask: Mask) -> dict[str, int]:
-        bits = self.codes("source.bits")[mask]
+    def per_source(self, rows: Rows) -> dict[str, int]:
+        bits = self.codes("source.bits")[rows]
         return {
             name: int(np.count_nonzero(bits & np.uint64(1 << slot)))
             for slot, name in enumerate(self.source_names)

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from hub.index.columns import MISSING, ColumnStore, Mask
+from hub.index.columns import MISSING, ColumnStore, Mask, Rows
 from schema.filters import Node, Search
 from schema.record import FIELDS, FieldKind
 
@@ -68,28 +68,33 @@ class CompositeColumns:
             return self.live.cardinality(name)
         return self.main.cardinality(name) + self.live.cardinality(name)
 
-    def distinct(self, name: str, mask: Mask) -> int:
+    def _split(self, rows: Rows) -> tuple[Rows, Rows]:
+        """Selected rows of the harvested part, and of the live part (numbered from 0)."""
+        n = self.main.rows
+        cut = int(np.searchsorted(rows, n))
+        return rows[:cut], rows[cut:] - n
+
+    def distinct(self, name: str, rows: Rows) -> int:
         size = self.cardinality(name)
         seen = np.zeros(size + 1, dtype=bool)
-        n = self.main.rows
-        seen[self.main.codes(name)[mask[:n]]] = True
-        seen[self.live.codes(name)[mask[n:]]] = True
+        main_rows, live_rows = self._split(rows)
+        seen[self.main.codes(name)[main_rows]] = True
+        seen[self.live.codes(name)[live_rows]] = True
         return int(seen[:size].sum())
 
-    def value_counts(self, name: str, mask: Mask) -> dict[str, int]:
-        n = self.main.rows
-        return _summed(
-            self.main.value_counts(name, mask[:n]), self.live.value_counts(name, mask[n:])
-        )
+    def value_counts(self, name: str, rows: Rows) -> dict[str, int]:
+        main_rows, live_rows = self._split(rows)
+        main = self.main.value_counts(name, main_rows)
+        return _summed(main, self.live.value_counts(name, live_rows))
 
-    def histogram(self, field: str, mask: Mask, interval: float) -> dict[int, int]:
-        n = self.main.rows
-        main = self.main.histogram(field, mask[:n], interval)
-        return _summed(main, self.live.histogram(field, mask[n:], interval))
+    def histogram(self, field: str, rows: Rows, interval: float) -> dict[int, int]:
+        main_rows, live_rows = self._split(rows)
+        main = self.main.histogram(field, main_rows, interval)
+        return _summed(main, self.live.histogram(field, live_rows, interval))
 
-    def per_source(self, mask: Mask) -> dict[str, int]:
-        n = self.main.rows
-        main, live = self.main.per_source(mask[:n]), self.live.per_source(mask[n:])
+    def per_source(self, rows: Rows) -> dict[str, int]:
+        main_rows, live_rows = self._split(rows)
+        main, live = self.main.per_source(main_rows), self.live.per_source(live_rows)
         return {name: main.get(name, 0) + live.get(name, 0) for name in self.source_names}
 
     def sort_values(self, field: str, rows: np.ndarray) -> tuple[np.ndarray, Mask]:

@@ -40,6 +40,7 @@ from hub.index.base import (
     check_histogram_field,
     check_page,
 )
+from hub.index.columns import Rows
 from hub.index.composite import CompositeColumns
 from hub.index.generation import Generation, open_generation, stored_documents
 from hub.index.live import LiveRecords, attach
@@ -170,6 +171,11 @@ class EmbeddedCohort:
             return np.ones(self.gen.columns.rows, dtype=bool)
         return self.gen.columns.mask(self.node, self._search_rows)
 
+    @cached_property
+    def rows(self) -> Rows:
+        """The selected rows, ascending."""
+        return np.flatnonzero(self.mask)
+
     def _search_rows(self, node: Search) -> npt.NDArray[np.int64]:
         """Rows matching a text node, straight from tantivy (the numpy side has no text)."""
         found = []
@@ -183,15 +189,15 @@ class EmbeddedCohort:
     # --- the cohort answers --------------------------------------------------------
 
     def counts(self) -> Counts:
-        cols, mask = self.gen.columns, self.mask
+        cols, rows = self.gen.columns, self.rows
         return Counts(
-            patients=cols.distinct("patient_key", mask),
-            studies=cols.distinct("study_uid", mask),
-            series=int(np.count_nonzero(mask)),
+            patients=cols.distinct("patient_key", rows),
+            studies=cols.distinct("study_uid", rows),
+            series=len(rows),
         )
 
     def by_source(self) -> dict[str, int]:
-        return self.gen.columns.per_source(self.mask)
+        return self.gen.columns.per_source(self.rows)
 
     def facets(self, fields: list[str], size: int) -> list[Facet]:
         if not 1 <= size <= MAX_FACET_SIZE:
@@ -206,13 +212,13 @@ class EmbeddedCohort:
                 )
         if not fields:
             return []
-        total = int(np.count_nonzero(self.mask))
+        total = len(self.rows)
         facets = []
         for name in fields:
             if name == "source":  # live sources of harvested series are known to the bits
                 counted = {k: v for k, v in self.by_source().items() if v}
             else:
-                counted = self.gen.columns.value_counts(name, self.mask)
+                counted = self.gen.columns.value_counts(name, self.rows)
             buckets = sorted(
                 (Bucket(key, count) for key, count in counted.items()),
                 key=lambda b: (-b.count, b.key),
@@ -230,7 +236,7 @@ class EmbeddedCohort:
                 f"interval {interval} would give more than {MAX_HISTOGRAM_BUCKETS:,} buckets "
                 f"over {field} (range {low}..{high}); use a larger interval"
             )
-        counted = self.gen.columns.histogram(field, self.mask, interval)
+        counted = self.gen.columns.histogram(field, self.rows, interval)
         if counted:  # every bucket from the lowest to the highest, empty ones too
             low_bucket, high_bucket = min(counted), max(counted)
             counted = {i: counted.get(i, 0) for i in range(low_bucket, high_bucket + 1)}
@@ -249,7 +255,7 @@ class EmbeddedCohort:
         elif ranking is not None:
             rows = ranking.rows if not sort or sort[0].descending else ranking.rows[::-1]
         else:
-            rows = np.flatnonzero(self.mask)
+            rows = self.rows
         signature = repr((self.gen.name, self.gen.live_version, self.node, sort))
         start = _decode_cursor(after, signature) if after else 0
         page_rows = [int(r) for r in rows[start : start + first]]
@@ -273,7 +279,7 @@ class EmbeddedCohort:
             raise QueryError(
                 f"cannot sort on {key.field!r}; sortable: score, {', '.join(sortable)}"
             )
-        rows = np.flatnonzero(self.mask)
+        rows = self.rows
         values, present = self.gen.columns.sort_values(key.field, rows)
         ranks = np.where(key.descending, -values, values)
         ranks = np.where(present, ranks, np.iinfo(np.int64).max)  # missing sorts last
@@ -285,7 +291,7 @@ class EmbeddedCohort:
         with self.owner.rankings_lock:
             cached = self.owner.rankings.get(key)
         if cached is None:
-            limit = max(1, int(np.count_nonzero(self.mask)))
+            limit = max(1, len(self.rows))
             rows: list[int] = []
             scores: list[float] = []
             for part in self.gen.text_parts():
