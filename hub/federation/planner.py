@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from adapters.spi import Adapter, Translation
 from hub.federation.fetch import FetchResult, SourceFetcher
-from hub.index.base import CohortQuery
+from hub.index.base import CohortQuery, LiveAnswer
 from hub.index.embedded import EmbeddedIndex
 from schema.evaluate import matches
 from schema.filters import And, Node, Search
@@ -110,7 +110,7 @@ class Planner:
             _, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s + 0.05)
             for task in pending:
                 task.cancel()
-        answers: list[tuple[str, list[pa.RecordBatch], float, int]] = []
+        answers: list[LiveAnswer] = []
         for name, task in tasks.items():
             if not task.done() or task.cancelled():
                 statuses[name] = SourceStatus(
@@ -124,7 +124,7 @@ class Planner:
             kept = self._apply_residual(result.batches, translations[name])
             if result.status in ("ok", "partial"):
                 settings = self.live[name].settings
-                answers.append((name, kept, settings.cache_ttl_s, settings.priority))
+                answers.append(LiveAnswer(name, kept, settings.cache_ttl_s, settings.priority))
             if result.status == "ok":
                 key = _cache_key(name, translations[name])
                 self._fresh_until[key] = time.monotonic() + self.live[name].settings.cache_ttl_s

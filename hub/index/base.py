@@ -14,6 +14,7 @@ from schema.record import FIELDS, FieldKind
 
 MAX_PAGE = 1000
 MAX_FACET_SIZE = 1000
+MAX_HISTOGRAM_BUCKETS = 10_000
 
 
 class QueryError(ValueError):
@@ -68,6 +69,16 @@ class SeriesPage:
 
 
 @dataclass(frozen=True)
+class LiveAnswer:
+    """What one live source answered to one query, and how long to keep it in the index."""
+
+    source: str
+    batches: list[Any]  # pyarrow.RecordBatch, canonical schema (adapters/batch.py)
+    ttl_s: float
+    priority: int = 100
+
+
+@dataclass(frozen=True)
 class SourceSnapshotInfo:
     """What the index holds of one source."""
 
@@ -98,6 +109,18 @@ def check_facet_field(name: str) -> None:
     spec = FIELDS.get(name)
     if spec is None:
         raise QueryError(f"unknown facet field {name!r}; known fields: {', '.join(FIELDS)}")
+
+
+def check_facets(fields: list[str], size: int) -> None:
+    """Facets are counted on keyword fields with few enough distinct values."""
+    if not 1 <= size <= MAX_FACET_SIZE:
+        raise QueryError(f"facet size must be between 1 and {MAX_FACET_SIZE}, got {size}")
+    for name in fields:
+        check_facet_field(name)
+        if not FIELDS[name].facetable:
+            raise QueryError(f"{name!r} has too many distinct values to facet on")
+        if FIELDS[name].kind is not FieldKind.KEYWORD:
+            raise QueryError(f"{name!r} is numeric; use histogram(field: {name!r}, interval: ...)")
 
 
 def check_histogram_field(name: str, interval: float) -> None:

@@ -32,6 +32,7 @@ from hub.index.base import (
     Counts,
     Facet,
     IndexNotReady,
+    LiveAnswer,
     QueryError,
     SeriesPage,
     SortKey,
@@ -103,12 +104,11 @@ class EmbeddedIndex:
 
     def add_live(self, source: str, batches: list[Any], ttl_s: float, priority: int = 100) -> None:
         """Merge a live source's answer into the index (kept for `ttl_s` seconds)."""
-        self.add_live_many([(source, batches, ttl_s, priority)])
+        self.add_live_many([LiveAnswer(source, batches, ttl_s, priority)])
 
-    def add_live_many(self, answers: list[tuple[str, list[Any], float, int]]) -> None:
-        """Merge several live answers at once: one tantivy commit for all of them."""
-        for source, batches, ttl_s, priority in answers:
-            self.live.upsert(source, batches, ttl_s, priority)
+    def add_live_many(self, answers: list[LiveAnswer]) -> None:
+        """Merge several live answers at once: one pass, one new generation value."""
+        self.live.upsert(answers)
         gen = self.generation()
         with self._lock:
             self._gen = attach(gen, self.live)

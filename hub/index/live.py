@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import tantivy
 
 from adapters.batch import ARROW_SCHEMA
+from hub.index.base import LiveAnswer
 from hub.index.build import BROWSE, merge_sql, tantivy_json_sql
 from hub.index.columns import MISSING, ColumnStore, encode_columns, source_bits
 from hub.index.composite import CompositeColumns, align_codes
@@ -52,26 +53,15 @@ class LiveRecords:
         self.lock = threading.Lock()
         self.memory = MemoryIndex()
 
-    def upsert(
-        self, source: str, batches: list[pa.RecordBatch], ttl_s: float, priority: int
-    ) -> None:
+    def upsert(self, answers: list[LiveAnswer]) -> None:
+        """Replace each source's copies of the series it answered, drop what has expired,
+        in one pass over the table however many sources answered."""
         now = dt.datetime.now(dt.UTC)
-        new = (
-            pa.Table.from_batches(batches, schema=ARROW_SCHEMA)
-            if batches
-            else ARROW_SCHEMA.empty_table()
-        )
-        n = new.num_rows
-        for name, value in (("source", source), ("sources", [source]), ("fetched_at", now)):
-            column = pa.array([value] * n, type=ARROW_SCHEMA.field(name).type)
-            new = new.set_column(new.schema.get_field_index(name), name, column)
-        new = new.append_column("_prio", pa.array([priority] * n, pa.int32()))
+        new = pa.concat_tables([_tagged(answer, now) for answer in answers])
         with self.lock:
-            self.ttl_s[source] = ttl_s
+            self.ttl_s.update((a.source, a.ttl_s) for a in answers)
             old = self.table
-            replaced = pc.and_(
-                pc.equal(old["source"], source), pc.is_in(old["series_uid"], new["series_uid"])
-            )
+            replaced = pc.is_in(_source_series(old), _source_series(new))
             keep = pc.and_(pc.invert(replaced), self._fresh(old, now))
             self.table = pa.concat_tables([old.filter(keep), new])
             self.version += 1
@@ -89,6 +79,25 @@ class LiveRecords:
         return sorted(set(self.table["source"].to_pylist()))
 
 
+def _tagged(answer: LiveAnswer, now: dt.datetime) -> pa.Table:
+    """The answer's records as fetched by `answer.source` now, with its priority."""
+    schema = ARROW_SCHEMA
+    table = pa.Table.from_batches(answer.batches, schema=schema)
+    n = table.num_rows
+    for name, value in (
+        ("source", answer.source),
+        ("sources", [answer.source]),
+        ("fetched_at", now),
+    ):
+        column = pa.array([value] * n, type=schema.field(name).type)
+        table = table.set_column(schema.get_field_index(name), name, column)
+    return table.append_column("_prio", pa.array([answer.priority] * n, pa.int32()))
+
+
+def _source_series(table: pa.Table) -> pa.Array:
+    return pc.binary_join_element_wise(table["source"], table["series_uid"], "\x1f")
+
+
 def attach(gen: Generation, live: LiveRecords) -> Generation:
     """A new generation value with `live` merged in (see module docstring)."""
     with live.lock:
@@ -100,9 +109,11 @@ def attach(gen: Generation, live: LiveRecords) -> Generation:
     known = codes != MISSING
     main_rows = gen.files.row_of_series_code()[codes[known]]
 
-    bits = np.array(main.codes("source.bits"), dtype=np.uint64)
+    bits = main.codes("source.bits")
     shared_bits = source_bits(merged.filter(pa.array(known))["sources"], names)
-    bits[main_rows] |= shared_bits
+    if len(main_rows):  # copy the harvested bits (8 MB for IDC) only when they change
+        bits = np.array(bits, dtype=np.uint64)
+        bits[main_rows] |= shared_bits
     overlay = {
         name: main_rows[(shared_bits & np.uint64(1 << slot)) != 0].tolist()
         for slot, name in enumerate(names)
