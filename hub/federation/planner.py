@@ -23,8 +23,7 @@ import pyarrow as pa
 
 from adapters.spi import Adapter, Translation
 from hub.federation.fetch import FetchResult, SourceFetcher
-from hub.index.base import CohortQuery, LiveAnswer
-from hub.index.embedded import EmbeddedIndex
+from hub.index.base import CohortQuery, LiveAnswer, LiveIndex
 from schema.evaluate import matches
 from schema.filters import And, Node, Search
 from schema.record import TEXT_FIELDS
@@ -52,7 +51,7 @@ class Planner:
     """Fetches live sources for cohort questions and merges their answers into the index."""
 
     def __init__(
-        self, adapters: dict[str, Adapter], index: EmbeddedIndex, deadline_s: float = 10.0
+        self, adapters: dict[str, Adapter], index: LiveIndex, deadline_s: float = 10.0
     ) -> None:
         self.index = index
         self.deadline_s = deadline_s
@@ -106,10 +105,14 @@ class Planner:
             translations[name] = translation
             deadline = min(adapter.settings.timeout_s, self.deadline_s)
             tasks[name] = asyncio.create_task(self.fetchers[name].fetch(translation, deadline))
-        if tasks:
+        if tasks:  # meanwhile, the index starts on its own part of the question
+            prepared = asyncio.create_task(asyncio.to_thread(self.index.prepare, query))
             _, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s + 0.05)
             for task in pending:
                 task.cancel()
+            await asyncio.wait([prepared])
+            if prepared.exception() is not None:  # only a head start: the cohort will say
+                log.debug("preparing %s failed: %s", query, prepared.exception())
         answers: list[LiveAnswer] = []
         for name, task in tasks.items():
             if not task.done() or task.cancelled():

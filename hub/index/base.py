@@ -99,6 +99,17 @@ class CohortView(Protocol):
     def by_source(self) -> dict[str, int]: ...
 
 
+class LiveIndex(Protocol):
+    """What the live-source planner needs of an index backend."""
+
+    def add_live_many(self, answers: list[LiveAnswer]) -> None:
+        """Merge live answers, so the next cohort over the index includes them."""
+
+    def prepare(self, query: CohortQuery) -> None:
+        """Start on the harvested part of `query` while live sources are asked (may do
+        nothing)."""
+
+
 class IndexBackend(Protocol):
     def ready(self) -> bool: ...
     def cohort(self, query: CohortQuery) -> CohortView: ...

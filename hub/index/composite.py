@@ -1,23 +1,20 @@
 """Harvested columns plus the live tier, seen as one row space.
 
 Rows 0..N-1 are the generation's harvested series, rows N.. the series only live
-sources answered. Each part evaluates a filter on its own columns; the masks are
-concatenated. Study and patient codes of the live part are mapped into the
+sources answered. Each part evaluates a filter on its own columns (the cohort joins
+the selected rows). Study and patient codes of the live part are mapped into the
 harvested part's code space (new values after it), so distinct counts stay exact
 across both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from hub.index.columns import MISSING, ColumnStore, Mask, Rows
-from schema.filters import Node, Search
 from schema.record import FIELDS, FieldKind
 
 SHARED_CODES = ("study_uid", "patient_key")
@@ -48,20 +45,6 @@ class CompositeColumns:
         self.main, self.live = main, live
         self.rows = main.rows + live.rows
         self.source_names = main.source_names
-
-    def mask(self, node: Node, search_rows: Callable[[Search], npt.NDArray[np.int64]]) -> Mask:
-        n = self.main.rows
-
-        def part_rows(low: int, high: int) -> Callable[[Search], npt.NDArray[np.int64]]:
-            def rows(s: Search) -> npt.NDArray[np.int64]:
-                found = search_rows(s)
-                return found[(found >= low) & (found < high)] - low
-
-            return rows
-
-        return np.concatenate(
-            [self.main.mask(node, part_rows(0, n)), self.live.mask(node, part_rows(n, self.rows))]
-        )
 
     def cardinality(self, name: str) -> int:
         if name in SHARED_CODES:

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -43,14 +43,15 @@ from hub.index.base import (
 )
 from hub.index.columns import Rows
 from hub.index.composite import CompositeColumns
-from hub.index.generation import Generation, open_generation, stored_documents
+from hub.index.generation import Generation, TantivyPart, open_generation, stored_documents
 from hub.index.live import LiveRecords, attach
+from hub.index.memo import Memo
 from hub.index.tantivy_query import EPOCH
-from schema.filters import MATCH_ALL, And, Node, Search
+from schema.filters import MATCH_ALL, And, Node, Search, fields_used
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
-RANKING_CACHE = 16
+MEMO_ENTRIES = 16
 MAX_HISTOGRAM_BUCKETS = 10_000
 
 
@@ -83,8 +84,7 @@ class EmbeddedIndex:
         self._gen: Generation | None = None
         self._checked = 0.0
         self.live = LiveRecords()
-        self.rankings_lock = threading.Lock()
-        self.rankings: OrderedDict[tuple[str, str], Ranking] = OrderedDict()
+        self.memo = Memo(MEMO_ENTRIES)
 
     def generation(self) -> Generation:
         """The current generation, reopened when `CURRENT` has moved (checked once a second)."""
@@ -112,6 +112,23 @@ class EmbeddedIndex:
         gen = self.generation()
         with self._lock:
             self._gen = attach(gen, self.live)
+
+    def harvested_rows(self, gen: Generation, node: Node, compute: Callable[[], Rows]) -> Rows:
+        """Rows of the harvested part a filter selects, remembered per generation: live
+        answers leave them unchanged unless the filter names a source (live sources mark
+        harvested series), so a question prepared while live sources are asked, or asked
+        again for its next page, does not evaluate them twice."""
+        live = gen.live_version if "source" in fields_used(node) else None
+        return self.memo.get(("rows", gen.name, live, repr(node)), compute)
+
+    def prepare(self, query: CohortQuery) -> None:
+        """Evaluate the harvested part of a question (see `harvested_rows`), meant to run
+        while the live sources are being asked."""
+        try:
+            cohort = self.cohort(query)
+        except IndexNotReady:
+            return
+        self.harvested_rows(cohort.gen, cohort.node, cohort._harvested_rows)
 
     def warm_live(self) -> None:
         """Build what merging live answers needs (a sorted copy of the series dictionary,
@@ -166,25 +183,33 @@ class EmbeddedCohort:
         return self.gen.main.compiler.compile(self.node)
 
     @cached_property
-    def mask(self) -> npt.NDArray[np.bool_]:
-        if self.node == MATCH_ALL:
-            return np.ones(self.gen.columns.rows, dtype=bool)
-        return self.gen.columns.mask(self.node, self._search_rows)
-
-    @cached_property
     def rows(self) -> Rows:
-        """The selected rows, ascending."""
-        return np.flatnonzero(self.mask)
+        """The selected rows, ascending: the harvested part's (remembered by the index, see
+        `EmbeddedIndex.harvested_rows`), then the live part's."""
+        harvested = self.owner.harvested_rows(self.gen, self.node, self._harvested_rows)
+        columns = self.gen.columns
+        if not isinstance(columns, CompositeColumns) or not columns.live.rows:
+            return harvested
+        assert self.gen.live is not None
+        live_part = self.gen.live
+        live = columns.live.mask(self.node, lambda s: _text_rows(live_part.tantivy(), s))
+        return np.concatenate([harvested, np.flatnonzero(live) + columns.main.rows])
 
-    def _search_rows(self, node: Search) -> npt.NDArray[np.int64]:
-        """Rows matching a text node, straight from tantivy (the numpy side has no text)."""
-        found = []
-        for part in self.gen.text_parts():
-            query = part.compiler.compile(node)
-            limit = max(1, part.searcher.num_docs)
-            hits = part.searcher.search(query, limit=limit, count=False, order_by_field="row").hits
-            found.append(np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits)))
-        return np.concatenate(found)
+    @property
+    def mask(self) -> npt.NDArray[np.bool_]:
+        mask = np.zeros(self.gen.columns.rows, dtype=bool)
+        mask[self.rows] = True
+        return mask
+
+    def _harvested_rows(self) -> Rows:
+        columns = self.gen.columns
+        main = columns.main if isinstance(columns, CompositeColumns) else columns
+        if self.node == MATCH_ALL:
+            rows = np.arange(main.rows, dtype=np.int64)
+        else:
+            rows = np.flatnonzero(main.mask(self.node, lambda s: _text_rows(self.gen.main, s)))
+        rows.setflags(write=False)  # shared through the memo
+        return rows
 
     # --- the cohort answers --------------------------------------------------------
 
@@ -287,28 +312,23 @@ class EmbeddedCohort:
 
     def _ranking(self) -> Ranking:
         """Every hit in BM25 order, cached per generation and question for deep paging."""
-        key = (f"{self.gen.name}/{self.gen.live_version}", repr(self.node))
-        with self.owner.rankings_lock:
-            cached = self.owner.rankings.get(key)
-        if cached is None:
-            limit = max(1, len(self.rows))
-            rows: list[int] = []
-            scores: list[float] = []
-            for part in self.gen.text_parts():
-                query = part.compiler.compile(self.node)
-                hits = part.searcher.search(query, limit=limit, count=False).hits
-                values = part.searcher.fast_field_values("row", [h[1] for h in hits])
-                rows += [int(v) for v in values if v is not None]
-                scores += [h[0] for h in hits]
-            order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
-            cached = Ranking(
-                np.asarray(rows, dtype=np.int64)[order], np.asarray(scores, dtype=float)[order]
-            )
-            with self.owner.rankings_lock:
-                self.owner.rankings[key] = cached
-                while len(self.owner.rankings) > RANKING_CACHE:
-                    self.owner.rankings.popitem(last=False)
-        return cached
+        key = (self.gen.name, self.gen.live_version, repr(self.node))
+        return self.owner.memo.get(("ranking", key), self._rank)
+
+    def _rank(self) -> Ranking:
+        limit = max(1, len(self.rows))
+        rows: list[int] = []
+        scores: list[float] = []
+        for part in self.gen.text_parts():
+            query = part.compiler.compile(self.node)
+            hits = part.searcher.search(query, limit=limit, count=False).hits
+            values = part.searcher.fast_field_values("row", [h[1] for h in hits])
+            rows += [int(v) for v in values if v is not None]
+            scores += [h[0] for h in hits]
+        order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+        return Ranking(
+            np.asarray(rows, dtype=np.int64)[order], np.asarray(scores, dtype=float)[order]
+        )
 
     def _documents(self, rows: list[int]) -> list[dict[str, Any]]:
         main = self.gen.main
@@ -324,6 +344,14 @@ class EmbeddedCohort:
                 if row < columns.main.rows:
                     doc["sources"] = columns.main.sources_of(row)
         return [by_row[r] for r in rows if r in by_row]
+
+
+def _text_rows(part: TantivyPart, node: Search) -> npt.NDArray[np.int64]:
+    """Rows of one tantivy part matching a text node (the numpy side has no text)."""
+    limit = max(1, part.searcher.num_docs)
+    query = part.compiler.compile(node)
+    hits = part.searcher.search(query, limit=limit, count=False, order_by_field="row").hits
+    return np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
 
 
 def _bucket_key(key: float, is_date: bool) -> str:

@@ -153,3 +153,19 @@ def test_live_only_rows_answer_from_numpy_as_tantivy_would(
 
     every = [int(r) for r in gen.live.table["row"].to_pylist()]
     assert gen.live.documents(every) == stored_documents(part.index, part.searcher, every)
+
+
+def test_remembered_rows_follow_live_answers_that_change_sources(data_dir: Path) -> None:
+    """Harvested rows are remembered per question; a question naming a source must still
+    see live sources mark harvested series (the memo keys it by live version)."""
+    index = EmbeddedIndex(data_dir)
+    _, answer = _tcia_answer(data_dir)
+    by_tcia = {"=": {"source": "tcia"}}
+    index.prepare(CohortQuery(parse_filter(by_tcia)))
+    assert _cohort(index, by_tcia).counts().series == 0
+    index.add_live("tcia", answer.to_batches(), ttl_s=300)
+    assert _cohort(index, by_tcia).counts().series == 150
+    index.add_live("tcia", answer.slice(0, 120).to_batches(), ttl_s=300)
+    assert _cohort(index, by_tcia).counts().series == 150  # replaced, not added
+    shared = {"AND": [by_tcia, {"=": {"collection": "c4kc_kits"}}]}
+    assert _cohort(index, shared).series(200, None, []).total == 150
