@@ -72,6 +72,7 @@ _UNSAFE = re.compile(r'[*?\\,"\s]|^$')  # wildcards, lists, quotes, whitespace, 
 MAX_LIST = 2000  # characters of one comma-separated list; longer IN lists stay residual
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _ORDERED = frozenset(["=", "IN"])
+_DATE_OPS = frozenset(["=", ">", ">=", "<", "<="])  # sent as one StudyDate range
 
 
 class DicomwebAdapter(HttpAdapter):
@@ -129,8 +130,12 @@ class DicomwebAdapter(HttpAdapter):
             ) from None
         ops = _ORDERED if self.list_matching else frozenset(["="])
         pushdown = {f: ops for f in self.match_keys - RECHECK}
+        prefilter = {f: _DATE_OPS if f == "study_date" else ops for f in self.match_keys & RECHECK}
         self.capabilities = replace(
-            DicomwebAdapter.capabilities, pushdown=pushdown, max_page_size=self.page_size
+            DicomwebAdapter.capabilities,
+            pushdown=pushdown,
+            prefilter=prefilter,
+            max_page_size=self.page_size,
         )
 
     # -- translation --------------------------------------------------------------------

@@ -137,7 +137,9 @@ class Gen3Adapter(HttpAdapter):
             return frozenset()
         if field in NUMERIC:
             return _NUMERIC_OPS if self._numeric(field) else frozenset()
-        return _STRING_OPS if self.alias else _STRING_OPS - {"is_missing"}
+        if field == "sex" or not self.alias:  # canonical sex is never missing: it is "unknown"
+            return _STRING_OPS - {"is_missing"}
+        return _STRING_OPS
 
     def _variants(self, field: str, value: Value) -> list[str] | None:
         """Raw values that normalise to `value`; None when Guppy cannot test them exactly."""

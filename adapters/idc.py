@@ -134,7 +134,10 @@ class IdcAdapter(Adapter):
                 conn = duckdb.connect(":memory:")
                 conn.read_parquet(str(self.index_path)).create_view("idc_raw")
                 conn.read_parquet(str(self.collections_path)).create_view("idc_collections")
-                conn.execute(f"CREATE VIEW canonical AS {CANONICAL_SQL}")
+                literal = "'" + self.name.replace("'", "''") + "'"  # records carry our name
+                sql = CANONICAL_SQL.replace("'idc' AS source", f"{literal} AS source")
+                sql = sql.replace("['idc'] AS sources", f"[{literal}] AS sources")
+                conn.execute(f"CREATE VIEW canonical AS {sql}")
                 self._conn = conn
             return self._conn.cursor()
 

@@ -35,6 +35,18 @@ class PagingStyle(StrEnum):
     STREAM = "stream"  # the adapter streams batches itself (files, bulk download)
 
 
+class Support(StrEnum):
+    """How well a source evaluates one operator on one field: the planner's three grades."""
+
+    EXACT = "exact"
+    """The source selects exactly the matching records; the hub does not re-check."""
+    PARTIAL = "partial"
+    """The source can narrow by it but may return extra records (case-insensitive matching,
+    dates compared as strings): sent as a pre-filter AND kept in the residual."""
+    NONE = "none"
+    """The source cannot evaluate it: it stays in the residual, applied by the hub."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a source can do, as data the planner checks instead of guessing."""
@@ -51,10 +63,38 @@ class Capabilities:
     """Largest page the source accepts; None when it has no limit."""
     text_search: bool = False
     """Evaluates `search` natively over the fields listed in `pushdown`."""
+    prefilter: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Per canonical field, operators the source can only narrow by (`Support.PARTIAL`): the
+    adapter may send them, and must also leave them in the residual for the hub to re-check."""
+    max_values: int | None = None
+    """Most values one IN/EXCLUDES condition may send; a longer list stays residual. None: no
+    limit."""
+    max_requests: int | None = None
+    """Most native requests one translated filter fans out to (an IN becoming one request per
+    value); beyond it, conditions stay residual. None: one request, or no limit."""
 
     def supports(self, field_name: str, operator: str) -> bool:
         """True when `operator` on `field_name` is evaluated exactly by the source."""
         return operator in self.pushdown.get(field_name, frozenset())
+
+    def support(self, field_name: str, operator: str) -> Support:
+        """The grade of `operator` on `field_name`: exact, partial (pre-filter) or none."""
+        if self.supports(field_name, operator):
+            return Support.EXACT
+        if operator in self.prefilter.get(field_name, frozenset()):
+            return Support.PARTIAL
+        return Support.NONE
+
+    def graded(self) -> dict[str, dict[str, str]]:
+        """Every declared field → operator → grade, for listings and documentation."""
+        fields = sorted({*self.pushdown, *self.prefilter})
+        return {
+            f: {
+                op: self.support(f, op).value
+                for op in sorted({*self.pushdown.get(f, ()), *self.prefilter.get(f, ())})
+            }
+            for f in fields
+        }
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,8 @@ class TciaAdapter(HttpAdapter):
             for f in ("collection", "study_uid", "series_uid", "modality", "body_part")
         },
         paging=PagingStyle.NONE,
+        prefilter={f: frozenset(["=", "IN"]) for f in RECHECK},
+        max_requests=MAX_REQUESTS,
     )
 
     def __init__(self, settings: SourceSettings) -> None:

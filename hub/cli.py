@@ -12,12 +12,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from adapters.spi import AdapterError
 from hub.config import ConfigError, HubConfig, load_config
 from hub.index.base import IndexNotReady, QueryError
+from hub.scaffold import ScaffoldError, new_adapter
 from hub.service import Hub
 from schema.filters import FilterError
 
@@ -179,6 +181,33 @@ def query(
             table.add_row(b.key, f"{b.count:,}")
         console.print(table)
     asyncio.run(hub.aclose())
+
+
+adapter_app = typer.Typer(
+    help="Connect a new repository: write an adapter package to start from.",
+    no_args_is_help=True,
+)
+app.add_typer(adapter_app, name="adapter")
+
+
+@adapter_app.command("new")
+def adapter_new(
+    name: Annotated[str, typer.Argument(help="Adapter name, e.g. 'acme' or 'city-pacs'.")],
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Directory to write (default ./imaging-hub-NAME)."),
+    ] = None,
+) -> None:
+    """Write an adapter package: entry point, adapter module, respx fixtures, conformance
+    tests. It installs and passes its tests as written; then make it speak your API."""
+    try:
+        path = new_adapter(name, directory)
+    except ScaffoldError as exc:
+        err.print(f"[red]cannot create the adapter:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    console.print(f"Wrote the {name!r} adapter package to {path}. Next:", markup=False)
+    console.print(f"  cd {path} && pip install -e '.[test]' && pytest", markup=False)
+    console.print("  then see docs/maintainers-guide.md to make it speak your archive's API")
 
 
 def main() -> None:
