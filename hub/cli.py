@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.spi import AdapterError
+from hub.cli_export import cohort_app, export_command
 from hub.config import ConfigError, HubConfig, load_config
 from hub.index.base import IndexNotReady, QueryError
 from hub.scaffold import ScaffoldError, new_adapter
@@ -208,6 +209,10 @@ def adapter_new(
     console.print(f"Wrote the {name!r} adapter package to {path}. Next:", markup=False)
     console.print(f"  cd {path} && pip install -e '.[test]' && pytest", markup=False)
     console.print("  then see docs/maintainers-guide.md to make it speak your archive's API")
+
+
+app.command("export")(export_command)
+app.add_typer(cohort_app, name="cohort")
 
 
 def main() -> None:

@@ -20,8 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.graphql_schema import run_graphql
+from hub.api.qido import router as qido_router
+from hub.api.rest_cohorts import router as cohorts_router
+from hub.api.rest_export import router as export_router
 from hub.config import HubConfig, load_config
 from hub.service import Hub
+from hub.web import mount_web
 
 MAX_BODY = 1024 * 1024
 """A cohort query with its filter is a few KiB; 1 MiB is generous and bounds parsing."""
@@ -169,12 +173,19 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
                 payload["variables"] = json.loads(params["variables"])
             except (ValueError, RecursionError):
                 raise BadRequest("`variables` is not valid JSON") from None
-        return await _execute(request, payload)
+        return await _execute(request, payload, allow_mutations=False)
 
+    app.include_router(export_router)
+    app.include_router(cohorts_router)
+    app.include_router(qido_router)
+
+    mount_web(app)  # the cohort builder page at `/`, its assets under `/web`
     return app
 
 
-async def _execute(request: Request, payload: dict[str, Any]) -> JSONResponse:
+async def _execute(
+    request: Request, payload: dict[str, Any], allow_mutations: bool = True
+) -> JSONResponse:
     query = payload.get("query")
     variables = payload.get("variables")
     operation_name = payload.get("operationName")
@@ -185,5 +196,7 @@ async def _execute(request: Request, payload: dict[str, Any]) -> JSONResponse:
     if operation_name is not None and not isinstance(operation_name, str):
         raise BadRequest("`operationName` must be a string")
     hub: Hub = request.app.state.hub
-    result = await run_in_threadpool(run_graphql, hub, query, variables, operation_name)
+    result = await run_in_threadpool(
+        run_graphql, hub, query, variables, operation_name, allow_mutations
+    )
     return JSONResponse(result)

@@ -13,13 +13,17 @@ from typing import Any
 
 import graphene
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
     execute_sync,
     parse,
     validate,
 )
 
+from hub.api.graphql_cohorts import CohortQueries, Mutation
 from hub.api.graphql_types import (
     JSON,
     Bucket,
@@ -116,7 +120,7 @@ class Cohort(graphene.ObjectType):  # type: ignore[misc]
         return _hub(info).by_source(root)
 
 
-class Query(graphene.ObjectType):  # type: ignore[misc]
+class Query(CohortQueries, graphene.ObjectType):  # type: ignore[misc]
     cohort = graphene.Field(
         Cohort,
         required=True,
@@ -154,7 +158,7 @@ class Query(graphene.ObjectType):  # type: ignore[misc]
         return _hub(info).explain(filter, text)
 
 
-schema = graphene.Schema(query=Query)
+schema = graphene.Schema(query=Query, mutation=Mutation)
 
 
 def run_graphql(
@@ -162,14 +166,18 @@ def run_graphql(
     query: str,
     variables: dict[str, Any] | None = None,
     operation_name: str | None = None,
+    allow_mutations: bool = True,
 ) -> dict[str, Any]:
-    """Parse, validate and execute one request; the result as a JSON-ready dict."""
+    """Parse, validate and execute one request; the result as a JSON-ready dict.
+    `allow_mutations=False` (GET requests) refuses mutations, as GraphQL over HTTP asks."""
     try:
         document = parse(query, max_tokens=MAX_TOKENS)
     except GraphQLError as exc:
         return {"errors": [dict(exc.formatted)]}
     except RecursionError:
         return {"errors": [{"message": "query is nested too deeply"}]}
+    if not allow_mutations and _is_mutation(document, operation_name):
+        return {"errors": [{"message": "mutations must be sent with POST"}]}
     try:
         errors = validate(schema.graphql_schema, document)
         if errors:
@@ -187,6 +195,15 @@ def run_graphql(
     except Exception:
         log.exception("GraphQL request failed outside any resolver")
         return {"errors": [{"message": INTERNAL_ERROR}]}
+
+
+def _is_mutation(document: DocumentNode, operation_name: str | None) -> bool:
+    return any(
+        isinstance(d, OperationDefinitionNode)
+        and d.operation is OperationType.MUTATION
+        and (operation_name is None or (d.name is not None and d.name.value == operation_name))
+        for d in document.definitions
+    )
 
 
 def _response(result: ExecutionResult) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 Snapshots are merged by series (the same series from two repositories becomes one
 document whose `sources` lists both, fields taken from the higher-priority source),
 ordered by collection, patient, study and series, numbered by `row`, then written
-twice: as tantivy documents and as numpy columns. The generation becomes visible
-only when `CURRENT` is switched to it, atomically, after both are complete.
+three times: as tantivy documents, as numpy columns, and as `corpus.parquet` (row
+order, with each series' download location in every repository holding it) that
+exports stream from. The generation becomes visible only when `CURRENT` is switched to
+it, atomically, after all are complete.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from hub.index.tantivy_query import (
     RAW_SUFFIX,
     build_schema,
 )
-from schema.record import FIELDS, TEXT_FIELDS, FieldKind
+from schema.record import FIELDS, RECORD_COLUMNS, TEXT_FIELDS, FieldKind
 
 BATCH_ROWS = 50_000
+CORPUS_FILE = "corpus.parquet"
+CORPUS_ROW_GROUP = 50_000
+"""Rows per parquet row group: an export reads one group at a time (constant memory)."""
 BROWSE = ("collection", "patient_id", "study_uid", "series_uid")
 """The order series are numbered in (`row`), and listed in without a sort key."""
 
@@ -116,8 +121,10 @@ def build_generation(
         sources = [s.source for s in snapshots]
         with ThreadPoolExecutor(1) as pool:  # numpy/arrow work overlaps tantivy indexing
             columns = pool.submit(_write_columns, con.cursor(), partial / "columns", sources)
+            corpus = pool.submit(_write_corpus, con.cursor(), partial / CORPUS_FILE, snapshots)
             _write_tantivy(con, partial / "tantivy", progress)
             rows = columns.result()
+            corpus.result()
         meta = {
             "rows": rows,
             "built_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -156,6 +163,47 @@ def _write_columns(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[s
     table = con.sql(f"SELECT {names} FROM corpus ORDER BY row").to_arrow_table()
     encode_columns(table, sources).save(folder)
     return int(table.num_rows)
+
+
+def corpus_sql(snapshots: Sequence[Snapshot]) -> str:
+    """The corpus in row order, canonical columns plus `locations`: one {source, url} per
+    repository copy with a download URL (the merged `download_url` is only the winner's)."""
+    columns = ", ".join(f"c.{name}" for name in ("row", *RECORD_COLUMNS))
+    located = "STRUCT(source VARCHAR, url VARCHAR)[]"
+    if len(snapshots) <= 1:
+        one = "[{'source': c.source, 'url': c.download_url}]"
+        return f"""SELECT {columns},
+                   CASE WHEN c.download_url IS NULL THEN []::{located} ELSE {one} END AS locations
+                   FROM corpus c ORDER BY c.row"""
+    copies = " UNION ALL ".join(
+        f"SELECT source, series_uid, download_url FROM read_parquet({_literal(str(s.path))})"
+        for s in snapshots
+    )
+    return f"""
+        WITH copies AS ({copies}),
+        located AS (
+          SELECT series_uid, list({{'source': source, 'url': download_url}} ORDER BY source)
+                 AS locations
+          FROM copies WHERE download_url IS NOT NULL GROUP BY series_uid
+        )
+        SELECT {columns}, coalesce(l.locations, []::{located}) AS locations
+        FROM corpus c LEFT JOIN located l ON l.series_uid = c.series_uid ORDER BY c.row
+    """
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (COPY takes no prepared parameters; paths are our own)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _write_corpus(
+    con: duckdb.DuckDBPyConnection, path: Path, snapshots: Sequence[Snapshot]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"COPY ({corpus_sql(snapshots)}) TO {_literal(str(path))} "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CORPUS_ROW_GROUP})"
+    )
 
 
 def _write_tantivy(

@@ -1,0 +1,77 @@
+"""A read-only DICOMweb QIDO-RS face: `/dicomweb/studies`, `/dicomweb/series` and
+`/dicomweb/studies/{study}/series`, so DICOMweb clients (dicomweb-client, OHIF) search
+every repository of the hub as one archive.
+
+Answers are DICOM JSON (`application/dicom+json`); no match is a 204 (PS3.18 §10.6.3);
+a request the hub cannot answer as asked is a 400 whose JSON `error` says why. A
+response holds at most `MAX_RESULTS` datasets; when more match than a response carried
+and the caller set no smaller `limit`, a `Warning: 299` header says so, as PS3.18 asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from hub.index.base import IndexNotReady
+from hub.qido.params import Level, QidoQuery, parse_qido
+from hub.qido.search import QidoAnswer, search_series, search_studies
+from hub.service import Hub
+
+router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
+MEDIA_TYPE = "application/dicom+json"
+MORE = "There are additional results that can be requested."
+
+
+@router.get("/studies", response_model=None)
+async def studies(request: Request) -> Response:
+    """QIDO-RS Search for Studies."""
+    return await _search(request, "study", lambda hub, q: search_studies(hub, q))
+
+
+@router.get("/series", response_model=None)
+async def series(request: Request) -> Response:
+    """QIDO-RS Search for Series, across all studies."""
+    return await _search(request, "series", lambda hub, q: search_series(hub, q))
+
+
+@router.get("/studies/{study}/series", response_model=None)
+async def study_series(request: Request, study: str) -> Response:
+    """QIDO-RS Search for Series of one study."""
+    return await _search(
+        request, "series", lambda hub, q: search_series(hub, q, scoped=True), study
+    )
+
+
+async def _search(
+    request: Request,
+    level: Level,
+    answer: Callable[[Hub, QidoQuery], QidoAnswer],
+    study: str | None = None,
+) -> Response:
+    accept = request.headers.get("accept", "*/*")
+    if not any(t in accept for t in ("json", "*/*", "application/*")):
+        return _error(f"this server answers {MEDIA_TYPE} only", 406)
+    hub: Hub = request.app.state.hub
+    try:
+        query = parse_qido(request.query_params.multi_items(), level, study)
+        result = await run_in_threadpool(answer, hub, query)
+    except IndexNotReady as exc:
+        return _error(str(exc), 503)
+    except ValueError as exc:  # QidoError, and FilterError for values over the hub's limits
+        return _error(str(exc), 400)
+    warnings = list(result.warnings)
+    if result.more and query.capped:
+        warnings.append(MORE)
+    headers = {"Warning": ", ".join(f'299 imaging-hub "{w}"' for w in warnings)} if warnings else {}
+    if not result.datasets:
+        return Response(status_code=204, headers=headers)
+    return Response(orjson.dumps(result.datasets), media_type=MEDIA_TYPE, headers=headers)
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)

@@ -1,0 +1,173 @@
+"""QIDO-RS answers from hub cohorts: series as the index holds them, studies aggregated.
+
+A series search is one cohort, paged at `offset`. A study search takes two steps: the
+matching series (study keys, plus `ModalitiesInStudy` as "any series of these
+modalities") give the page of studies, in browse order; then every series of those
+studies gives their aggregates, so `ModalitiesInStudy` and `NumberOfStudyRelatedSeries`
+describe the whole study, not only the series that matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from adapters.dicom_json import encode_series
+from hub.index.base import MAX_PAGE, CohortView
+from hub.index.columns import ColumnStore
+from hub.index.embedded import EmbeddedCohort
+from hub.qido.params import ALL_TAGS, QidoQuery
+from hub.service import Hub
+
+
+def _tags(*keywords: str) -> frozenset[str]:
+    return frozenset(ALL_TAGS[k][0] for k in keywords)
+
+
+SERIES_DEFAULT = _tags(
+    "Modality",
+    "SeriesInstanceUID",
+    "SeriesDescription",
+    "SeriesNumber",
+    "NumberOfSeriesRelatedInstances",
+)
+STUDY_DEFAULT = _tags(
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ModalitiesInStudy",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyID",
+    "StudyInstanceUID",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+)
+STUDY_LEVEL = STUDY_DEFAULT | _tags("StudyDescription", "PatientAge")
+"""What a study answer may hold (series attributes are never returned for studies)."""
+AGGREGATES = _tags(
+    "ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances"
+)
+EMPTY: tuple[str, ...] = ("StudyTime", "AccessionNumber", "ReferringPhysicianName")
+EMPTY += ("PatientName", "PatientBirthDate", "StudyID", "SeriesNumber")
+"""Required return keys the hub does not hold: returned empty, as type 2 allows."""
+
+
+@dataclass
+class QidoAnswer:
+    datasets: list[dict[str, Any]]
+    more: bool  # matches beyond this page exist
+    warnings: list[str] = field(default_factory=list)
+
+
+def search_series(hub: Hub, query: QidoQuery, scoped: bool = False) -> QidoAnswer:
+    """Series matching `query`; `scoped`: under /studies/{uid}/series (no study defaults)."""
+    view = hub.cohort(query.filter(), None).view
+    docs, total = series_window(view, query.offset, query.limit)
+    default = SERIES_DEFAULT if scoped else SERIES_DEFAULT | (STUDY_DEFAULT - AGGREGATES)
+    allowed = None if query.include is None else default | query.include | query.matched
+    datasets = [_select(_series_dataset(doc), allowed) for doc in docs]
+    return QidoAnswer(datasets, query.offset + len(docs) < total, list(query.warnings))
+
+
+def search_studies(hub: Hub, query: QidoQuery) -> QidoAnswer:
+    """Studies matching `query`, each with aggregates over all its series."""
+    view = hub.cohort(query.filter(), None).view
+    uids, total = study_window(view, query.offset, query.limit)
+    if not uids:
+        return QidoAnswer([], False, list(query.warnings))
+    studies: dict[str, dict[str, Any]] = {}
+    for doc in all_series(hub.cohort({"IN": {"study_uid": uids}}, None).view):
+        study = studies.setdefault(
+            doc["study_uid"], {"first": doc, "modalities": set(), "series": 0, "instances": 0}
+        )
+        study["series"] += 1
+        study["instances"] += doc.get("instance_count") or 0
+        if doc.get("modality"):
+            study["modalities"].add(doc["modality"])
+    allowed = (
+        STUDY_LEVEL
+        if query.include is None
+        else STUDY_LEVEL & (STUDY_DEFAULT | query.include | query.matched)
+    )
+    datasets = [_select(_study_dataset(studies[uid]), allowed) for uid in uids if uid in studies]
+    return QidoAnswer(datasets, query.offset + len(uids) < total, list(query.warnings))
+
+
+def series_window(view: CohortView, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Documents `offset`..`offset+limit` in browse order, and how many match in all."""
+    if isinstance(view, EmbeddedCohort) and view.text_node is None:
+        rows = view.rows  # browse order: read only the page's documents
+        wanted = [int(r) for r in rows[offset : offset + limit]]
+        return view._documents(wanted), len(rows)
+    docs: list[dict[str, Any]] = []
+    skip, after, total = offset, None, 0
+    while len(docs) < limit:
+        page = view.series(MAX_PAGE, after, [])
+        total = page.total
+        docs += page.nodes[skip:]
+        skip = max(0, skip - len(page.nodes))
+        if not page.has_next or not page.nodes:
+            break
+        after = page.end_cursor
+    return docs[:limit], total or view.counts().series
+
+
+def study_window(view: CohortView, offset: int, limit: int) -> tuple[list[str], int]:
+    """Distinct studies `offset`..`offset+limit` of the matching series, in browse order."""
+    if isinstance(view, EmbeddedCohort) and isinstance(view.gen.columns, ColumnStore):
+        columns = view.gen.columns
+        codes = np.asarray(columns.codes("study_uid"))[view.rows]
+        unique, first = np.unique(codes, return_index=True)
+        ordered = unique[np.argsort(first, kind="stable")]
+        page = pa.array(ordered[offset : offset + limit], pa.int64())
+        return columns.dictionary("study_uid").take(page).to_pylist(), len(unique)
+    seen: dict[str, None] = {}
+    for doc in all_series(view):
+        seen.setdefault(doc["study_uid"])
+        if len(seen) >= offset + limit:
+            break
+    return list(seen)[offset : offset + limit], view.counts().studies
+
+
+def all_series(view: CohortView) -> Iterator[dict[str, Any]]:
+    after: str | None = None
+    while True:
+        page = view.series(MAX_PAGE, after, [])
+        yield from page.nodes
+        if not page.has_next or not page.nodes:
+            return
+        after = page.end_cursor
+
+
+def _series_dataset(doc: dict[str, Any]) -> dict[str, Any]:
+    dataset = encode_series(doc)
+    for keyword in EMPTY:
+        tag, vr = ALL_TAGS[keyword]
+        dataset[tag] = {"vr": vr}
+    return dataset
+
+
+def _study_dataset(study: dict[str, Any]) -> dict[str, Any]:
+    dataset = _series_dataset(study["first"])
+    modalities = sorted(study["modalities"])
+    for keyword, values in (
+        ("ModalitiesInStudy", modalities),
+        ("NumberOfStudyRelatedSeries", [study["series"]]),
+        ("NumberOfStudyRelatedInstances", [study["instances"]]),
+    ):
+        tag, vr = ALL_TAGS[keyword]
+        dataset[tag] = {"vr": vr, "Value": values} if values else {"vr": vr}
+    return dataset
+
+
+def _select(dataset: dict[str, Any], allowed: frozenset[str] | set[str] | None) -> dict[str, Any]:
+    """The allowed attributes (None: all), in tag order as DICOM JSON lists them."""
+    return {tag: dataset[tag] for tag in sorted(dataset) if allowed is None or tag in allowed}
