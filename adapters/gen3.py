@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import math
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
@@ -42,6 +43,7 @@ from schema.record import SeriesRecord
 WINDOW = 10_000  # Guppy's SCROLL_PAGE_SIZE: GraphQL refuses offset + first beyond it
 TOKEN_TTL_S = 3000  # Fence's access tokens live an hour at most (MAX_ACCESS_TOKEN_TTL)
 NUMERIC = ("age", "instance_count", "size_bytes")
+_GRAPHQL_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 _STRING_OPS = frozenset(["=", "!=", "IN", "EXCLUDES", "is_missing"])
 _NUMERIC_OPS = frozenset(["=", "IN", ">", ">=", "<", "<="])
 _TEXT = ("race", "ethnicity", "study_description", "series_description", "manufacturer", "disease")
@@ -117,6 +119,12 @@ class Gen3Adapter(HttpAdapter):
         self.accessibility = opt["accessibility"]
         if self.accessibility not in ("accessible", "all", "unaccessible"):
             raise TerminalSourceError(f"source {self.name!r}: bad accessibility option")
+        spliced = [self.index, *self.fields.values()]  # written into Guppy's GraphQL text
+        if bad := [n for n in spliced if not isinstance(n, str) or not _GRAPHQL_NAME.match(n)]:
+            raise TerminalSourceError(
+                f"source {self.name!r}: {bad[0]!r} is not a GraphQL name; the index and the "
+                "mapped fields must be (letters, digits and '_')"
+            )
         self.guppy_url = (settings.option("guppy_url") or f"{self.url}/guppy").rstrip("/")
         self._origin = urlsplit(self.url)[:2]  # (scheme, host): where the bearer may go
         self._token: tuple[str, float] | None = None
@@ -253,7 +261,8 @@ class Gen3Adapter(HttpAdapter):
         if not isinstance(payload, dict):
             raise TerminalSourceError(f"{self.name}: Guppy sent {type(payload).__name__}")
         if payload.get("errors"):
-            _raise_graphql_error(self.name, payload["errors"])
+            token = self._token[0] if self._token else None
+            _raise_graphql_error(self.name, payload["errors"], token)
         data = (payload.get("data") or {}).get(key or self.index)
         if data is None or (not key and not isinstance(data, list)):
             raise TerminalSourceError(f"{self.name}: Guppy answered without {key or self.index}")
@@ -370,11 +379,14 @@ def _range(field: str, op: str, value: int) -> dict[str, Any]:
     return {"AND": [{o: {field: v}} for o, v in bounds if v is not None]}
 
 
-def _raise_graphql_error(source: str, errors: Any) -> None:
+def _raise_graphql_error(source: str, errors: Any, token: str | None = None) -> None:
     first = errors[0] if isinstance(errors, list) and errors else {}
     first = first if isinstance(first, dict) else {}
     code = str((first.get("extensions") or {}).get("code", ""))
-    message = " ".join(str(first.get("message", "")).split())[:300]
+    message = " ".join(str(first.get("message", "")).split())
+    if token:  # a Guppy that quotes the bearer it was sent must not pass it on
+        message = message.replace(token, "***")
+    message = message[:300]
     if code in ("401", "403", "UNAUTHENTICATED", "FORBIDDEN"):
         raise TerminalSourceError(f"{source}: Guppy refused access ({code}): {message}")
     if code == "INTERNAL_SERVER_ERROR":

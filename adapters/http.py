@@ -86,6 +86,11 @@ async def send(client: httpx.AsyncClient, source: str, request: httpx.Request) -
         )
     if status >= 400:
         raise TerminalSourceError(f"{_where(source, request)} answered HTTP {status}")
+    if status >= 300:  # followed, it could carry the bearer to another host; unfollowed, the
+        raise TerminalSourceError(  # body is no answer: either way the url needs changing
+            f"{_where(source, request)} answered HTTP {status}, a redirect; redirects are "
+            "not followed (credentials stay on the source's host): configure the final url"
+        )
     return response
 
 

@@ -94,6 +94,7 @@ FROM years
 
 COLUMNS = {name: f'"{name}"' for name in FIELDS}
 _ALL_OPS = frozenset(["=", "!=", "IN", "EXCLUDES", "is_missing"])
+PROBE_SQL = "SELECT series_uid FROM canonical LIMIT 1"
 _RANGE_OPS = frozenset([">", ">=", "<", "<="])
 
 
@@ -164,6 +165,14 @@ class IdcAdapter(Adapter):
     async def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         async for batch in self._stream("SELECT * FROM canonical", [], batch_rows=50_000):
             yield batch
+
+    async def probe(self) -> None:
+        """One canonical row, unsorted: the default's sorted MATCH_ALL page orders a million
+        series (~10 s); this proves the parquet files open and map in ~1 s."""
+        cur = self._connection()
+        row = await asyncio.to_thread(lambda: cur.execute(PROBE_SQL).fetchone())
+        if row is None:
+            raise TerminalSourceError(f"{self.name}: the IDC index holds no series")
 
     def estimated_total(self) -> int:
         cur = self._connection()

@@ -210,6 +210,27 @@ class Adapter(abc.ABC):
         """Number of series a harvest will yield, for progress bars; None if unknown."""
         return None
 
+    async def probe(self) -> None:
+        """Ask the source one small question before it goes live, so a wrong URL, refused
+        credentials or a broken server are caught at registration, not at the first cohort.
+
+        The default reads the first record of a MATCH_ALL search (page size 1), or of a
+        harvest for sources that cannot search live, and lets the adapter's typed error
+        (`TransientSourceError`/`TerminalSourceError`) propagate; it tries once, the hub's
+        retries do not apply. Override it when a cheaper health call exists."""
+        if self.capabilities.live_search:
+            records = self.search(self.translate(MATCH_ALL), Page(size=1))
+        elif self.capabilities.harvest:
+            records = self.harvest()
+        else:
+            raise TerminalSourceError(f"source {self.name!r} can neither search nor harvest")
+        try:
+            await anext(aiter(records), None)
+        finally:
+            close = getattr(records, "aclose", None)
+            if close is not None:
+                await close()
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release clients and connections."""
 

@@ -18,9 +18,12 @@ from rich.table import Table
 
 from adapters.spi import AdapterError
 from hub.cli_export import cohort_app, export_command
+from hub.cli_sources import auth_app, source_app
 from hub.config import ConfigError, HubConfig, load_config
 from hub.index.base import IndexNotReady, QueryError
+from hub.index.elastic.errors import ElasticFailure, IngestError
 from hub.scaffold import ScaffoldError, new_adapter
+from hub.security.access import operator
 from hub.service import Hub
 from schema.filters import FilterError
 
@@ -84,7 +87,7 @@ def harvest(
 
         try:
             asyncio.run(hub.harvest([source] if source else None, progress))
-        except (AdapterError, ConfigError) as exc:
+        except (AdapterError, ConfigError, IndexNotReady, IngestError, ElasticFailure) as exc:
             err.print(f"[red]harvest failed:[/red] {exc}")
             raise typer.Exit(1) from None
         finally:
@@ -164,7 +167,7 @@ def query(
         err.print(f"[red]filter is not valid JSON:[/red] {exc}")
         raise typer.Exit(2) from None
     try:
-        cohort = hub.cohort(parsed, text)
+        cohort = hub.cohort(parsed, text, operator(hub.adapters))
         counts = cohort.view.counts()
         facets = cohort.view.facets(fields, size)
     except (FilterError, QueryError, ValueError) as exc:
@@ -213,6 +216,8 @@ def adapter_new(
 
 app.command("export")(export_command)
 app.add_typer(cohort_app, name="cohort")
+app.add_typer(source_app, name="source")
+app.add_typer(auth_app, name="auth")
 
 
 def main() -> None:

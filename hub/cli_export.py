@@ -27,6 +27,7 @@ from hub.cohorts import CohortNotFound, CohortStore
 from hub.config import ConfigError, load_config
 from hub.export import FORMATS, Export, prepare_export
 from hub.index.base import IndexNotReady
+from hub.security.access import operator
 from hub.service import Hub
 
 err = Console(stderr=True)
@@ -101,7 +102,16 @@ def export_command(
                 raise _fail("give either --cohort or FILTER_JSON/--text, not both", 2)
             saved = CohortStore(hub).get(cohort)
             parsed, text, name = saved.filter, saved.text, f"cohort-{saved.id}"
-        export = prepare_export(hub, format, parsed, text, source=source, limit=limit, name=name)
+        export = prepare_export(
+            hub,
+            format,
+            parsed,
+            text,
+            source=source,
+            limit=limit,
+            name=name,
+            caller=operator(hub.adapters),
+        )
         try:
             with _sink(output) as sink, _progress(export) as advance:
                 for piece in export.text(advance):

@@ -9,6 +9,10 @@ a new one. A repository's data version is what its adapter reports (`idc-index-d
 repository by `live` (its answers are as of the moment asked: such a cohort can be
 re-run, not reproduced). Files live under `<data_dir>/cohorts/<id>.json`, written
 atomically; ids are 32 hex digits and nothing else is ever joined to a path.
+
+Anyone holding the id may read a saved cohort, and the id does not depend on who saved
+it, so a saved cohort keeps (and a re-run reports) the counts an anonymous caller gets:
+restricted repositories' small counts suppressed, the others rounded (hub/security).
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.index.base import Counts
-from hub.service import Hub
+from hub.security.suppression import ReleasedCounts
+from hub.service import Cohort, Hub
 from schema.filters import MATCH_ALL, And, In, Node, Or, to_json
 
 COHORT_ID = re.compile(r"[0-9a-f]{32}")
@@ -57,8 +61,8 @@ class SavedCohort:
     id: str
     filter: dict[str, Any]
     text: str | None
-    counts: Counts
-    by_source: dict[str, int]
+    counts: ReleasedCounts
+    by_source: dict[str, int | None]
     data_versions: list[DataVersion]
     created_at: str
 
@@ -78,7 +82,7 @@ class SavedCohort:
             id=data["id"],
             filter=data["filter"],
             text=data["text"],
-            counts=Counts(**data["counts"]),
+            counts=ReleasedCounts.from_json(data["counts"]),
             by_source=dict(data["by_source"]),
             data_versions=[DataVersion(**v) for v in data["data_versions"]],
             created_at=data["created_at"],
@@ -90,8 +94,8 @@ class Rerun:
     """A saved cohort asked again now: counts then and now, and what data changed."""
 
     saved: SavedCohort
-    counts: Counts
-    by_source: dict[str, int]
+    counts: ReleasedCounts
+    by_source: dict[str, int | None]
     data_versions: list[DataVersion]
     changed_sources: list[str] = field(default_factory=list)
 
@@ -180,8 +184,8 @@ class CohortStore:
             id=ident,
             filter=canonical_filter,
             text=canonical_text,
-            counts=cohort.view.counts(),
-            by_source=cohort.view.by_source(),
+            counts=cohort.disclosure.counts(),
+            by_source=_by_source(self.hub, cohort),
             data_versions=versions,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
@@ -203,7 +207,8 @@ class CohortStore:
         then = {v.source: v.key for v in saved.data_versions}
         current = {v.source: v.key for v in now}
         changed = sorted(s for s in then.keys() | current.keys() if then.get(s) != current.get(s))
-        return Rerun(saved, cohort.view.counts(), cohort.view.by_source(), now, changed)
+        counts = cohort.disclosure.counts()
+        return Rerun(saved, counts, _by_source(self.hub, cohort), now, changed)
 
     def _write(self, path: Path, saved: SavedCohort) -> None:
         """Write to a temporary file beside it, then rename: readers never see half."""
@@ -218,3 +223,9 @@ class CohortStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _by_source(hub: Hub, cohort: Cohort) -> dict[str, int | None]:
+    """Series per configured repository, as released (None: suppressed)."""
+    cells = cohort.disclosure.by_source(list(hub.adapters))
+    return {name: cell.value for name, cell in cells.items()}

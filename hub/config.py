@@ -15,6 +15,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.spi import SourceSettings
+from hub.index.elastic.layout import check_source_name
+from hub.index.elastic.settings import ElasticSettings
+from hub.security.audit import AuditSettings
+from hub.security.auth_settings import AuthSettings
+from hub.security.limits import LimitsSettings
+from hub.security.suppression import PrivacySettings
 
 SECRET_KEYS = ("password", "token", "api_key", "apikey", "secret", "credentials")
 
@@ -37,12 +43,24 @@ class HubSettings(BaseModel):
     query_deadline_s: float = Field(default=10.0, gt=0, le=300)
 
 
+class IndexTables(BaseModel):
+    """`[index.<backend>]` tables: settings of the non-default index backends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    elasticsearch: ElasticSettings | None = None
+
+
 class HubConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hub: HubSettings = Field(default_factory=HubSettings)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
-    index: dict[str, Any] = Field(default_factory=dict)
+    index: IndexTables = Field(default_factory=IndexTables)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
 
 def load_config(path: str | Path | None = None, data_dir: str | Path | None = None) -> HubConfig:
@@ -71,6 +89,7 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
                 "put it in an environment variable and name it with credentials_env"
             )
         table.setdefault("name", name)
+    _check_index_tables(raw.get("index", {}))
     override = data_dir or os.environ.get("HUB_DATA_DIR")
     if override:
         raw.setdefault("hub", {})["data_dir"] = str(override)
@@ -81,8 +100,29 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
-    if config.hub.index != "embedded":
+    if config.hub.index == "elasticsearch" and config.index.elasticsearch is None:
         raise ConfigError(
-            'index = "elasticsearch" is not available in this version; use "embedded"'
+            'index = "elasticsearch" needs an [index.elasticsearch] table with at least '
+            'url = "https://..."'
         )
+    if config.hub.index == "elasticsearch":
+        for name in config.sources:
+            try:
+                check_source_name(name)
+            except ValueError as exc:
+                raise ConfigError(f"[sources.{name}]: {exc}") from None
     return config
+
+
+def _check_index_tables(tables: Any) -> None:
+    if not isinstance(tables, dict):
+        raise ConfigError("[index] must be a table of backend tables, e.g. [index.elasticsearch]")
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"[index.{name}] must be a table")
+        inline = [k for k in table if k.lower() in SECRET_KEYS]
+        if inline:
+            raise ConfigError(
+                f"[index.{name}] writes a secret inline ({', '.join(inline)}); put it in an "
+                "environment variable and name it with password_env or api_key_env"
+            )

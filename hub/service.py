@@ -19,8 +19,13 @@ from hub.config import ConfigError, HubConfig
 from hub.federation.planner import Planner, SourceStatus, with_text
 from hub.index.base import CohortQuery, CohortView, SourceSnapshotInfo
 from hub.index.build import build_generation
+from hub.index.elastic.backend import ElasticIndex
 from hub.index.embedded import EmbeddedIndex
 from hub.index.snapshots import SnapshotStore
+from hub.registry.store import DisabledSource, merge_registry
+from hub.security.access import AccessPlan, Granularity, plan_access
+from hub.security.disclosure import Disclosure, open_cohort
+from hub.security.identity import ANONYMOUS, Caller
 from schema.filters import MAX_STRING, Node, parse_filter, to_json
 
 log = logging.getLogger(__name__)
@@ -59,14 +64,21 @@ class SourceResult:
     count: int | None
     latency_ms: float
     message: str
+    granularity: str = Granularity.RECORD.value
+    suppressed: bool = False
 
 
 @dataclass
 class Cohort:
-    """A cohort answer: the index view plus per-source status."""
+    """A cohort answer: the index view plus per-source status.
+
+    `view` holds only the series the caller may see as records (record-level output
+    reads it); counts, facets, histograms and per-source counts are released through
+    `disclosure` (hub/security/disclosure.py)."""
 
     view: CohortView
     query: CohortQuery
+    disclosure: Disclosure
     live: dict[str, SourceStatus] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -78,10 +90,16 @@ class Hub:
         self.config = config
         self.data_dir = config.hub.data_dir
         self.snapshots = SnapshotStore(self.data_dir)
-        self.index = EmbeddedIndex(self.data_dir)
+        self.index: EmbeddedIndex | ElasticIndex = (
+            ElasticIndex(config.index.elasticsearch)
+            if config.hub.index == "elasticsearch" and config.index.elasticsearch is not None
+            else EmbeddedIndex(self.data_dir)
+        )
         available = discover_adapters()
         self.adapters: dict[str, Adapter] = {}
-        for name, settings in config.sources.items():
+        merged = merge_registry(config, available)  # + sources registered at runtime
+        self.disabled: dict[str, DisabledSource] = merged.disabled
+        for name, settings in merged.enabled.items():
             cls = available.get(settings.adapter)
             if cls is None:
                 raise ConfigError(
@@ -102,22 +120,43 @@ class Hub:
             raise ValueError(f"text must be at most {MAX_STRING} characters")
         return CohortQuery(node, text or None)
 
-    def cohort(self, filter_json: Any, text: str | None) -> Cohort:
+    def cohort(self, filter_json: Any, text: str | None, caller: Caller = ANONYMOUS) -> Cohort:
         query = self.parse(filter_json, text)
         live = self.planner.run(self.planner.refresh(query)) if self.planner.live else {}
-        return Cohort(self.index.cohort(query), query, live)  # index latency counts from here
+        plan = self.access_plan(caller)
+        view, disclosure = open_cohort(self.index, query, plan, self.config.privacy.min_cell)
+        return Cohort(view, query, disclosure, live)  # index latency counts from here
+
+    def access_plan(self, caller: Caller = ANONYMOUS) -> AccessPlan:
+        """Which granularity `caller` gets from each source (hub/security/access.py)."""
+        levels = {name: a.settings.access for name, a in self.adapters.items()}
+        return plan_access(levels, caller, (s.source for s in self.index.snapshots()))
 
     def by_source(self, cohort: Cohort) -> list[SourceResult]:
-        counts = cohort.view.by_source()
+        counts = cohort.disclosure.by_source(list(self.adapters))
         latency = (time.perf_counter() - cohort.started) * 1000
         harvested = {s.source: s for s in self.index.snapshots()}
         results = []
         for name in self.adapters:
             status = cohort.live.get(name)
+            grain = cohort.disclosure.plan.granularity_of(name)
+            cell = counts[name]
             if status is not None:
-                count = counts.get(name, 0) if status.status in ("ok", "partial") else None
+                answered = status.status in ("ok", "partial")
+                count = cell.value if answered else None
+                message = status.message  # a live answer's message states its exact count
+                if grain is Granularity.COUNT:
+                    message = f"answered live ({status.status}); counts only"
                 results.append(
-                    SourceResult(name, status.status, count, status.latency_ms, status.message)
+                    SourceResult(
+                        name,
+                        status.status,
+                        count,
+                        status.latency_ms,
+                        message,
+                        grain.value,
+                        answered and cell.suppressed,
+                    )
                 )
                 continue
             snap = harvested.get(name)
@@ -129,6 +168,7 @@ class Hub:
                         None,
                         0.0,
                         "not harvested yet; run `imaging-hub harvest " + name + "`",
+                        grain.value,
                     )
                 )
                 continue
@@ -136,11 +176,18 @@ class Hub:
                 SourceResult(
                     name,
                     "ok",
-                    counts.get(name, 0),
+                    cell.value,
                     round(latency, 2),
                     f"answered from the index (harvested {snap.harvested_at})",
+                    grain.value,
+                    cell.suppressed,
                 )
             )
+        disabled = self.disabled.items()  # registry: skipped, and saying so
+        grains = {n: cohort.disclosure.plan.granularity_of(n).value for n, _ in disabled}
+        results += [
+            SourceResult(n, "disabled", None, 0.0, d.reason, grains[n]) for n, d in disabled
+        ]
         return results
 
     def explain(self, filter_json: Any, text: str | None) -> list[SourcePlan]:
@@ -194,6 +241,11 @@ class Hub:
                     data_version=snap.data_version if snap else None,
                 )
             )
+        out += [
+            SourceInfo(n, d.settings.adapter, d.settings.mode, d.settings.access, "disabled",
+                       d.reason, {})
+            for n, d in self.disabled.items()
+        ]  # fmt: skip
         return out
 
     def harvestable(self) -> list[str]:
@@ -206,10 +258,11 @@ class Hub:
     async def harvest(
         self, names: list[str] | None = None, progress: Progress | None = None
     ) -> None:
-        """Harvest sources into snapshots, then build one new index generation.
+        """Harvest sources into snapshots, then build one new index generation (embedded)
+        or publish the changed snapshots behind their aliases (Elasticsearch).
 
-        A source that fails keeps its previous snapshot; the generation is still
-        rebuilt from every last good snapshot, and the error is raised after.
+        A source that fails keeps its previous snapshot; the index is still brought up
+        to date with every last good snapshot, and the error is raised after.
         """
         names = names or self.harvestable()
         unknown = [n for n in names if n not in self.adapters]
@@ -230,10 +283,12 @@ class Hub:
                 log.error("harvest of %s failed: %s", name, exc)
                 failures.append(f"{name}: {exc}")
         snapshots = [s for s in self.snapshots.all() if s.source in self.adapters]
-        if snapshots or not self.index.ready():
-            rows = sum(s.series for s in snapshots)
-            step2 = (lambda n: progress("index", n, rows)) if progress else None
-            priorities = {n: a.settings.priority for n, a in self.adapters.items()}
+        rows = sum(s.series for s in snapshots)
+        step2 = (lambda n: progress("index", n, rows)) if progress else None
+        priorities = {n: a.settings.priority for n, a in self.adapters.items()}
+        if isinstance(self.index, ElasticIndex):  # only sources whose snapshot changed
+            await self.index.publish(snapshots, priorities, step2)
+        elif snapshots or not self.index.ready():
             build_generation(self.data_dir / "index", snapshots, priorities, step2)
         if failures:
             raise AdapterError("harvest failed for " + "; ".join(failures))

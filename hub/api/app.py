@@ -19,11 +19,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.api.auth import AuthMiddleware, authenticator_for
 from hub.api.graphql_schema import run_graphql
 from hub.api.qido import router as qido_router
 from hub.api.rest_cohorts import router as cohorts_router
 from hub.api.rest_export import router as export_router
 from hub.config import HubConfig, load_config
+from hub.registry.admin import SourcesAdmin
+from hub.security.audit import AuditTrail
+from hub.security.identity import caller_of
+from hub.security.ratelimit import RateLimit
 from hub.service import Hub
 from hub.web import mount_web
 
@@ -125,13 +130,19 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
         hub = Hub(config if config is not None else load_config())
         hub.planner.loop = asyncio.get_running_loop()  # live fetches run on the server's loop
         app.state.hub = hub
+        app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it
+        watcher = SourcesAdmin.of(hub).start_watching()  # registry changes made by the CLI
         try:
             yield
         finally:
+            watcher.cancel()
             await hub.aclose()
 
     app = FastAPI(title="Imaging Hub", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(RateLimit, state=app.state)  # inside auth: keyed by the caller
+    app.add_middleware(AuthMiddleware)  # request.state.caller for every route
+    app.add_middleware(AuditTrail, state=app.state)  # outermost: logs every answer, 401s too
 
     @app.exception_handler(BadRequest)
     async def bad_request(_request: Request, exc: BadRequest) -> JSONResponse:
@@ -197,6 +208,6 @@ async def _execute(
         raise BadRequest("`operationName` must be a string")
     hub: Hub = request.app.state.hub
     result = await run_in_threadpool(
-        run_graphql, hub, query, variables, operation_name, allow_mutations
+        run_graphql, hub, query, variables, operation_name, allow_mutations, caller_of(request)
     )
     return JSONResponse(result)

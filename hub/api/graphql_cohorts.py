@@ -22,13 +22,18 @@ def _store(info: graphene.ResolveInfo) -> CohortStore:
     return CohortStore(hub)
 
 
-def _pairs(counts: dict[str, int]) -> list[dict[str, Any]]:
-    return [{"source": name, "count": count} for name, count in counts.items()]
+def _pairs(counts: dict[str, int | None]) -> list[dict[str, Any]]:
+    """Saved counts are released ones (hub/cohorts.py): None is a suppressed count."""
+    return [
+        {"source": name, "count": count, "suppressed": count is None}
+        for name, count in counts.items()
+    ]
 
 
 class SourceCount(graphene.ObjectType):  # type: ignore[misc]
     source = graphene.String(required=True)
-    count = graphene.Int(required=True)
+    count = graphene.Int(description="null when suppressed (small-cell suppression)")
+    suppressed = graphene.Boolean(required=True)
 
 
 class DataVersionType(graphene.ObjectType):  # type: ignore[misc]

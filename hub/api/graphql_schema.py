@@ -20,25 +20,32 @@ from graphql import (
     OperationType,
     execute_sync,
     parse,
+    specified_rules,
     validate,
 )
 
-from hub.api.graphql_cohorts import CohortQueries, Mutation
+from hub.api.graphql_cohorts import CohortQueries
+from hub.api.graphql_cohorts import Mutation as CohortMutations
+from hub.api.graphql_sources import SourceMutations
 from hub.api.graphql_types import (
     JSON,
     Bucket,
     Counts,
     Facet,
+    Privacy,
     SeriesConnection,
     SortInput,
     Source,
+    SourceAccess,
     SourcePlan,
     SourceResult,
 )
-from hub.index.base import Bucket as BucketResult
-from hub.index.base import Counts as CountsResult
-from hub.index.base import Facet as FacetResult
 from hub.index.base import IndexNotReady, SeriesPage, SortKey
+from hub.security.access import SourceAccess as SourceAccessValue
+from hub.security.disclosure import release_sources
+from hub.security.identity import ANONYMOUS, Caller, caller_of
+from hub.security.limits import query_limits_rule
+from hub.security.suppression import ReleasedBucket, ReleasedCounts, ReleasedFacet
 from hub.service import Cohort as CohortResult
 from hub.service import Hub, SourceInfo
 from hub.service import SourcePlan as SourcePlanResult
@@ -51,8 +58,9 @@ MAX_TOKENS = 5_000
 
 INTERNAL_ERROR = "internal error; see server log"
 
-CALLER_ERRORS = (ValueError, IndexNotReady)
-"""FilterError and QueryError are ValueErrors: the message tells the caller what to fix."""
+CALLER_ERRORS = (ValueError, IndexNotReady, PermissionError)
+"""FilterError and QueryError are ValueErrors: the message tells the caller what to fix;
+`hub.security.auth.Forbidden` ("admin role required ...") is a PermissionError."""
 
 
 def _hub(info: graphene.ResolveInfo) -> Hub:
@@ -61,7 +69,9 @@ def _hub(info: graphene.ResolveInfo) -> Hub:
 
 
 class Cohort(graphene.ObjectType):  # type: ignore[misc]
-    """One cohort question; every field is computed lazily from the same row set."""
+    """One cohort question; every field is computed lazily from the same row set.
+    Counts are released per caller (hub/security): `access` says which granularity each
+    repository gave, `privacy` whether small counts were suppressed and rounded."""
 
     counts = graphene.Field(Counts, required=True)
     facets = graphene.List(
@@ -84,40 +94,56 @@ class Cohort(graphene.ObjectType):  # type: ignore[misc]
         sort=graphene.List(graphene.NonNull(SortInput)),
     )
     by_source = graphene.List(graphene.NonNull(SourceResult), required=True)
+    access = graphene.List(graphene.NonNull(SourceAccess), required=True)
+    privacy = graphene.Field(Privacy, required=True)
 
     @staticmethod
-    def resolve_counts(root: CohortResult, _info: graphene.ResolveInfo) -> CountsResult:
-        return root.view.counts()
+    def resolve_counts(root: CohortResult, _info: graphene.ResolveInfo) -> ReleasedCounts:
+        return root.disclosure.counts()
 
     @staticmethod
     def resolve_facets(
-        root: CohortResult, _info: graphene.ResolveInfo, fields: list[str], size: int
-    ) -> list[FacetResult]:
-        return root.view.facets(fields, size)
+        root: CohortResult, _info: graphene.ResolveInfo, fields: list[str], size: int | None
+    ) -> list[ReleasedFacet]:
+        return root.disclosure.facets(fields, 50 if size is None else size)  # null: the default
 
     @staticmethod
     def resolve_histogram(
         root: CohortResult, _info: graphene.ResolveInfo, field: str, interval: float
-    ) -> list[BucketResult]:
-        return root.view.histogram(field, interval)
+    ) -> list[ReleasedBucket]:
+        return root.disclosure.histogram(field, interval)
 
     @staticmethod
     def resolve_series(
         root: CohortResult,
         _info: graphene.ResolveInfo,
-        first: int,
+        first: int | None,
         after: str | None = None,
         sort: list[Any] | None = None,
     ) -> SeriesPage:
         # graphene 3 hands enum members in; compare by name so plain strings work too.
         keys = [SortKey(s.field, getattr(s.order, "name", s.order) == "DESC") for s in sort or []]
-        return root.view.series(first, after, keys)
+        return root.disclosure.series(50 if first is None else first, after, keys)  # null: default
 
     @staticmethod
     def resolve_by_source(
         root: CohortResult, info: graphene.ResolveInfo
     ) -> list[SourceResultValue]:
         return _hub(info).by_source(root)
+
+    @staticmethod
+    def resolve_access(
+        root: CohortResult, _info: graphene.ResolveInfo
+    ) -> tuple[SourceAccessValue, ...]:
+        return root.disclosure.access
+
+    @staticmethod
+    def resolve_privacy(root: CohortResult, info: graphene.ResolveInfo) -> dict[str, Any]:
+        return {
+            "min_cell": _hub(info).config.privacy.min_cell,
+            "applied": root.disclosure.restricted,
+            "ranked": root.disclosure.plan.ranked,
+        }
 
 
 class Query(CohortQueries, graphene.ObjectType):  # type: ignore[misc]
@@ -145,17 +171,23 @@ class Query(CohortQueries, graphene.ObjectType):  # type: ignore[misc]
     def resolve_cohort(
         _root: None, info: graphene.ResolveInfo, filter: Any = None, text: str | None = None
     ) -> CohortResult:
-        return _hub(info).cohort(filter, text)
+        return _hub(info).cohort(filter, text, caller_of(info.context))
 
     @staticmethod
     def resolve_sources(_root: None, info: graphene.ResolveInfo) -> list[SourceInfo]:
-        return _hub(info).sources()
+        hub = _hub(info)
+        plan = hub.access_plan(caller_of(info.context))
+        return release_sources(hub.sources(), plan, hub.config.privacy.min_cell)
 
     @staticmethod
     def resolve_explain(
         _root: None, info: graphene.ResolveInfo, filter: Any = None, text: str | None = None
     ) -> list[SourcePlanResult]:
         return _hub(info).explain(filter, text)
+
+
+class Mutation(SourceMutations, CohortMutations, graphene.ObjectType):  # type: ignore[misc]
+    """Saved cohorts, and the admin-only source administration (graphql_sources.py)."""
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)
@@ -167,9 +199,11 @@ def run_graphql(
     variables: dict[str, Any] | None = None,
     operation_name: str | None = None,
     allow_mutations: bool = True,
+    caller: Caller = ANONYMOUS,
 ) -> dict[str, Any]:
     """Parse, validate and execute one request; the result as a JSON-ready dict.
-    `allow_mutations=False` (GET requests) refuses mutations, as GraphQL over HTTP asks."""
+    `allow_mutations=False` (GET requests) refuses mutations, as GraphQL over HTTP asks.
+    `caller` (authenticated by the HTTP layer) reaches resolvers as `context["caller"]`."""
     try:
         document = parse(query, max_tokens=MAX_TOKENS)
     except GraphQLError as exc:
@@ -179,13 +213,18 @@ def run_graphql(
     if not allow_mutations and _is_mutation(document, operation_name):
         return {"errors": [{"message": "mutations must be sent with POST"}]}
     try:
-        errors = validate(schema.graphql_schema, document)
+        # Size limits first and alone: a document past them never reaches the standard
+        # rules, some of which (overlapping fields) cost time quadratic in its breadth.
+        limits = query_limits_rule(hub.config.limits, variables)
+        errors = validate(schema.graphql_schema, document, [limits]) or validate(
+            schema.graphql_schema, document, specified_rules
+        )
         if errors:
             return {"errors": [dict(e.formatted) for e in errors]}
         result = execute_sync(
             schema.graphql_schema,
             document,
-            context_value={"hub": hub},
+            context_value={"hub": hub, "caller": caller},
             variable_values=variables,
             operation_name=operation_name,
         )

@@ -57,23 +57,62 @@ class Long(graphene.Scalar):  # type: ignore[misc]
         return int(node.value)
 
 
+SUPPRESSED = "A count here was too small to publish (small-cell suppression) and is null"
+ROUNDED = "A count here includes restricted series, rounded down to a multiple of minCell"
+
+
+def _flag(name: str, description: str = SUPPRESSED) -> Any:
+    """A Boolean! read from the resolved value, false where it has no such attribute."""
+    return graphene.Boolean(
+        required=True,
+        description=description,
+        resolver=lambda root, _info: bool(getattr(root, name, False)),
+    )
+
+
 class Counts(graphene.ObjectType):  # type: ignore[misc]
     """Distinct patients (collection, patient_id), studies and series of a cohort."""
 
-    patients = graphene.Int(required=True)
-    studies = graphene.Int(required=True)
-    series = graphene.Int(required=True)
+    patients = graphene.Int()
+    studies = graphene.Int()
+    series = graphene.Int()
+    suppressed = _flag("suppressed")
+    rounded = _flag("rounded", ROUNDED)
 
 
 class Bucket(graphene.ObjectType):  # type: ignore[misc]
     key = graphene.String(required=True)
-    count = graphene.Int()
+    count = graphene.Int(description="Series in the bucket; null when suppressed")
+    suppressed = _flag("suppressed")
+    rounded = _flag("rounded", ROUNDED)
 
 
 class Facet(graphene.ObjectType):  # type: ignore[misc]
     field = graphene.String(required=True)
     buckets = graphene.List(graphene.NonNull(Bucket), required=True)
-    missing = graphene.Int(required=True)
+    missing = graphene.Int(description="Series without a value; null when suppressed")
+    missing_suppressed = _flag("missing_suppressed")
+    suppressed = _flag("suppressed")
+
+
+class SourceAccess(graphene.ObjectType):  # type: ignore[misc]
+    """The granularity one repository gives the caller: `record` or `count` (Beacon v2)."""
+
+    source = graphene.String(required=True)
+    access = graphene.String(required=True, description="open, registered or controlled")
+    granularity = graphene.String(required=True)
+
+
+class Privacy(graphene.ObjectType):  # type: ignore[misc]
+    """How this answer's counts were released (docs/security.md, "Small cells")."""
+
+    min_cell = graphene.Int(required=True)
+    applied = graphene.Boolean(
+        required=True, description="Counts may include restricted series: suppressed/rounded"
+    )
+    ranked = graphene.Boolean(
+        required=True, description="Free text is ranked (false: a filter only, no score)"
+    )
 
 
 class SortOrder(graphene.Enum):  # type: ignore[misc]
@@ -164,6 +203,8 @@ class SourceResult(graphene.ObjectType):  # type: ignore[misc]
     count = graphene.Int()
     latency_ms = graphene.Float()
     message = graphene.String()
+    granularity = graphene.String(required=True, description="record or count")
+    suppressed = _flag("suppressed")
 
 
 class Source(graphene.ObjectType):  # type: ignore[misc]

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.index.base import IndexNotReady
 from hub.qido.params import Level, QidoQuery, parse_qido
 from hub.qido.search import QidoAnswer, search_series, search_studies
+from hub.security.identity import Caller, caller_of
 from hub.service import Hub
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
@@ -30,27 +31,27 @@ MORE = "There are additional results that can be requested."
 @router.get("/studies", response_model=None)
 async def studies(request: Request) -> Response:
     """QIDO-RS Search for Studies."""
-    return await _search(request, "study", lambda hub, q: search_studies(hub, q))
+    return await _search(request, "study", search_studies)
 
 
 @router.get("/series", response_model=None)
 async def series(request: Request) -> Response:
     """QIDO-RS Search for Series, across all studies."""
-    return await _search(request, "series", lambda hub, q: search_series(hub, q))
+    return await _search(request, "series", search_series)
 
 
 @router.get("/studies/{study}/series", response_model=None)
 async def study_series(request: Request, study: str) -> Response:
     """QIDO-RS Search for Series of one study."""
     return await _search(
-        request, "series", lambda hub, q: search_series(hub, q, scoped=True), study
+        request, "series", lambda hub, q, who: search_series(hub, q, who, scoped=True), study
     )
 
 
 async def _search(
     request: Request,
     level: Level,
-    answer: Callable[[Hub, QidoQuery], QidoAnswer],
+    answer: Callable[[Hub, QidoQuery, Caller], QidoAnswer],
     study: str | None = None,
 ) -> Response:
     accept = request.headers.get("accept", "*/*")
@@ -59,7 +60,7 @@ async def _search(
     hub: Hub = request.app.state.hub
     try:
         query = parse_qido(request.query_params.multi_items(), level, study)
-        result = await run_in_threadpool(answer, hub, query)
+        result = await run_in_threadpool(answer, hub, query, caller_of(request))
     except IndexNotReady as exc:
         return _error(str(exc), 503)
     except ValueError as exc:  # QidoError, and FilterError for values over the hub's limits

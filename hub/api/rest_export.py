@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.cohorts import CohortNotFound, CohortStore, data_versions
 from hub.export import Export, prepare_export
 from hub.index.base import IndexNotReady
+from hub.security.identity import Caller, caller_of
 from hub.service import Hub
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ async def _export(request: Request, params: dict[str, Any]) -> Response:
         if params.get(key) is not None and not isinstance(params[key], str):
             return _error(f"`{key}` must be a string", 400)
     try:
-        export, changed = await run_in_threadpool(_prepare, hub, params)
+        export, changed = await run_in_threadpool(_prepare, hub, params, caller_of(request))
     except CohortNotFound as exc:
         return _error(str(exc), 404)
     except IndexNotReady as exc:
@@ -102,8 +103,9 @@ async def _export(request: Request, params: dict[str, Any]) -> Response:
     return StreamingResponse(_logged(export), media_type=export.format.media_type, headers=headers)
 
 
-def _prepare(hub: Hub, params: dict[str, Any]) -> tuple[Export, bool | None]:
-    """The checked export, and for a saved cohort whether the data changed since."""
+def _prepare(hub: Hub, params: dict[str, Any], caller: Caller) -> tuple[Export, bool | None]:
+    """The checked export (of what `caller` may see as records), and for a saved cohort
+    whether the data changed since."""
     if "format" not in params:
         raise ParamError("`format` is required: csv, ndjson, s5cmd, tcia, gen3 or wadors")
     cohort_id = params.get("cohort")
@@ -115,6 +117,7 @@ def _prepare(hub: Hub, params: dict[str, Any]) -> tuple[Export, bool | None]:
             params.get("text"),
             source=params.get("source"),
             limit=params.get("limit"),
+            caller=caller,
         )
         return export, None
     if params.get("filter") is not None or params.get("text") is not None:
@@ -128,6 +131,7 @@ def _prepare(hub: Hub, params: dict[str, Any]) -> tuple[Export, bool | None]:
         source=params.get("source"),
         limit=params.get("limit"),
         name=f"cohort-{saved.id}",
+        caller=caller,
     )
     now = {v.source: v.key for v in data_versions(hub)}
     return export, now != {v.source: v.key for v in saved.data_versions}

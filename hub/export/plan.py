@@ -24,6 +24,7 @@ from hub.export.writers import (
     tcia_text,
     wadors_text,
 )
+from hub.security.identity import ANONYMOUS, Caller
 from hub.service import Cohort, Hub
 
 
@@ -94,6 +95,9 @@ class Export:
     def chunks(self, progress: Callable[[int], Any] | None = None) -> Chunks:
         columns = None if self.format.kind is None else MANIFEST_COLUMNS
         chunks = record_chunks(self.cohort.view, self.limit, columns=columns)
+        plan = self.cohort.disclosure.plan
+        if plan.restricted:  # visible series only (the view), without counts-only sources
+            chunks = ([plan.scrub(r) for r in chunk] for chunk in chunks)
         return chunks if progress is None else _counted(chunks, progress)
 
     def text(self, progress: Callable[[int], Any] | None = None) -> Iterator[str]:
@@ -129,17 +133,21 @@ def prepare_export(
     source: str | None = None,
     limit: int | None = None,
     name: str | None = None,
+    caller: Caller = ANONYMOUS,
 ) -> Export:
-    """Check the request and answer the cohort; raises ExportError, FilterError,
-    QueryError (all ValueErrors) or IndexNotReady."""
+    """Check the request and answer the cohort as `caller` may see it (only series some
+    source gives them as records); raises ExportError, FilterError, QueryError (all
+    ValueErrors) or IndexNotReady."""
     spec = FORMATS.get(format) if isinstance(format, str) else None
     if spec is None:
         raise ExportError(f"unknown export format {format!r}; formats: {', '.join(FORMATS)}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ExportError(f"limit must be a whole number of series, at least 1; got {limit!r}")
     repos = _repositories_for(hub, spec, source)
+    if source is not None and source not in hub.access_plan(caller).visible:
+        raise ExportError(f"source {source!r} gives you counts only, not records to download")
     canonical_filter, canonical_text = canonical(filter_json, text)
-    cohort = hub.cohort(canonical_filter, canonical_text)
+    cohort = hub.cohort(canonical_filter, canonical_text, caller)
     total = cohort.view.counts().series
     if name is None:
         name = "cohort-" + cohort_id(canonical_filter, canonical_text, data_versions(hub))

@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from adapters.spi import Adapter, AdapterError, Page, TransientSourceError, Translation
+from hub.security.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class SourceFetcher:
                 )
             except AdapterError as exc:
                 result.status = "partial" if result.batches else "error"
-                result.message = str(exc)
+                result.message = redact(str(exc), self.adapter.settings)  # a server's echo
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         self.breaker.record(result.status == "ok")
         if result.status == "ok":

@@ -60,6 +60,23 @@ class Planner:
         self._fresh_until: dict[tuple[str, str], float] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
+        self._swap = threading.Lock()  # `live` and `fetchers` change together
+
+    def set_sources(self, adapters: dict[str, Adapter]) -> None:
+        """Replace the live sources (runtime registration, see `hub.registry.admin`).
+
+        New dicts are swapped in whole, so a query in flight keeps iterating the old ones;
+        fetchers (and their circuit state) of unchanged adapters are kept. Cached answers of
+        sources that left are forgotten."""
+        live = {n: a for n, a in adapters.items() if a.settings.mode == "live"}
+        with self._swap:
+            self.fetchers = {
+                n: f if (f := self.fetchers.get(n)) is not None and self.live.get(n) is a
+                else SourceFetcher(a)
+                for n, a in live.items()
+            }  # fmt: skip
+            self.live = live
+            self._fresh_until = {k: v for k, v in self._fresh_until.items() if k[0] in live}
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the loop the adapters' HTTP clients belong to: the server's
@@ -89,14 +106,16 @@ class Planner:
 
     async def refresh(self, query: CohortQuery) -> dict[str, SourceStatus]:
         """Bring every live source's answer to `query` into the index; status per source."""
-        if not self.live:
+        with self._swap:  # one consistent view, whatever `set_sources` does meanwhile
+            live, fetchers = self.live, self.fetchers
+        if not live:
             return {}
         node = with_text(query)
         statuses: dict[str, SourceStatus] = {}
         tasks: dict[str, asyncio.Task[FetchResult]] = {}
         translations: dict[str, Translation] = {}
         now = time.monotonic()
-        for name, adapter in self.live.items():
+        for name, adapter in live.items():
             translation = adapter.translate(node)
             key = _cache_key(name, translation)
             if self._fresh_until.get(key, 0.0) > now:
@@ -104,7 +123,7 @@ class Planner:
                 continue
             translations[name] = translation
             deadline = min(adapter.settings.timeout_s, self.deadline_s)
-            tasks[name] = asyncio.create_task(self.fetchers[name].fetch(translation, deadline))
+            tasks[name] = asyncio.create_task(fetchers[name].fetch(translation, deadline))
         if tasks:  # meanwhile, the index starts on its own part of the question
             prepared = asyncio.create_task(asyncio.to_thread(self.index.prepare, query))
             _, pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s + 0.05)
@@ -126,11 +145,11 @@ class Planner:
             result = task.result()
             kept = self._apply_residual(result.batches, translations[name])
             if result.status in ("ok", "partial"):
-                settings = self.live[name].settings
+                settings = live[name].settings
                 answers.append(LiveAnswer(name, kept, settings.cache_ttl_s, settings.priority))
             if result.status == "ok":
                 key = _cache_key(name, translations[name])
-                self._fresh_until[key] = time.monotonic() + self.live[name].settings.cache_ttl_s
+                self._fresh_until[key] = time.monotonic() + live[name].settings.cache_ttl_s
             statuses[name] = SourceStatus(
                 name,
                 result.status,

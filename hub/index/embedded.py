@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -101,6 +101,15 @@ class EmbeddedIndex:
                 gen = open_generation(self.root / name)
                 self._gen = attach(gen, self.live) if self.live.table.num_rows else gen
             return self._gen
+
+    def reopen(self, drop_live: Collection[str] = ()) -> None:
+        """Read `CURRENT` again on the next question instead of within a second, first
+        forgetting the live answers of `drop_live`: after a runtime source change
+        (hub/registry/admin.py) the next answer must already reflect it."""
+        self.live.drop(drop_live)
+        with self._lock:
+            self._gen = None
+            self._checked = 0.0
 
     def add_live(self, source: str, batches: list[Any], ttl_s: float, priority: int = 100) -> None:
         """Merge a live source's answer into the index (kept for `ttl_s` seconds)."""

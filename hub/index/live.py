@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
+from collections.abc import Collection
 
 import duckdb
 import numpy as np
@@ -77,6 +78,17 @@ class LiveRecords:
 
     def sources(self) -> list[str]:
         return sorted(set(self.table["source"].to_pylist()))
+
+    def drop(self, sources: Collection[str]) -> None:
+        """Forget every answer of these sources at once (disabled or removed at runtime)."""
+        if not sources:
+            return
+        with self.lock:
+            gone = pc.is_in(self.table["source"], value_set=pa.array(sorted(sources), pa.string()))
+            self.table = self.table.filter(pc.invert(gone))
+            for source in sources:
+                self.ttl_s.pop(source, None)
+            self.version += 1
 
 
 def _tagged(answer: LiveAnswer, now: dt.datetime) -> pa.Table:

@@ -21,6 +21,7 @@ from hub.index.base import MAX_PAGE, CohortView
 from hub.index.columns import ColumnStore
 from hub.index.embedded import EmbeddedCohort
 from hub.qido.params import ALL_TAGS, QidoQuery
+from hub.security.identity import ANONYMOUS, Caller
 from hub.service import Hub
 
 
@@ -67,24 +68,29 @@ class QidoAnswer:
     warnings: list[str] = field(default_factory=list)
 
 
-def search_series(hub: Hub, query: QidoQuery, scoped: bool = False) -> QidoAnswer:
-    """Series matching `query`; `scoped`: under /studies/{uid}/series (no study defaults)."""
-    view = hub.cohort(query.filter(), None).view
-    docs, total = series_window(view, query.offset, query.limit)
+def search_series(
+    hub: Hub, query: QidoQuery, caller: Caller = ANONYMOUS, scoped: bool = False
+) -> QidoAnswer:
+    """Series matching `query` that `caller` may see as records; `scoped`: under
+    /studies/{uid}/series (no study defaults)."""
+    cohort = hub.cohort(query.filter(), None, caller)
+    docs, total = series_window(cohort.view, query.offset, query.limit)
+    docs = [cohort.disclosure.plan.scrub(doc) for doc in docs]
     default = SERIES_DEFAULT if scoped else SERIES_DEFAULT | (STUDY_DEFAULT - AGGREGATES)
     allowed = None if query.include is None else default | query.include | query.matched
     datasets = [_select(_series_dataset(doc), allowed) for doc in docs]
     return QidoAnswer(datasets, query.offset + len(docs) < total, list(query.warnings))
 
 
-def search_studies(hub: Hub, query: QidoQuery) -> QidoAnswer:
-    """Studies matching `query`, each with aggregates over all its series."""
-    view = hub.cohort(query.filter(), None).view
+def search_studies(hub: Hub, query: QidoQuery, caller: Caller = ANONYMOUS) -> QidoAnswer:
+    """Studies matching `query`, each with aggregates over all its series `caller` may see
+    as records (a hidden series is not counted, not even in a visible study)."""
+    view = hub.cohort(query.filter(), None, caller).view
     uids, total = study_window(view, query.offset, query.limit)
     if not uids:
         return QidoAnswer([], False, list(query.warnings))
     studies: dict[str, dict[str, Any]] = {}
-    for doc in all_series(hub.cohort({"IN": {"study_uid": uids}}, None).view):
+    for doc in all_series(hub.cohort({"IN": {"study_uid": uids}}, None, caller).view):
         study = studies.setdefault(
             doc["study_uid"], {"first": doc, "modalities": set(), "series": 0, "instances": 0}
         )

@@ -5,6 +5,11 @@ fresh virtual environment that sees the hub's own packages; there its generated 
 and a separate process finds it through its `imaging_hub.adapters` entry point, configures
 it as a live source pointing at a real HTTP server on loopback (serving the template's own
 fixture through the template's fake API), and answers a cohort query through `hub.service.Hub`.
+
+The second test does the same with no config entry at all: `imaging-hub serve` runs in the
+fresh venv, an admin registers the adapter at runtime through the `registerSource`
+mutation over HTTP (the server validates it, finds the adapter by its entry point and
+probes the loopback API), and the next cohort query over HTTP answers from it.
 """
 
 from __future__ import annotations
@@ -16,16 +21,20 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app
+from hub.security.apikeys import new_key
+from tests.dicomweb.conftest import free_port
 
 QUERY = {"AND": [{"=": {"modality": "CT"}}, {"=": {"sex": "female"}}]}
 # In tests/fixtures/series.json of the template: LS-001's CT series (062Y, "F") and LS-003's
@@ -139,3 +148,73 @@ def test_generated_adapter_installs_passes_its_tests_and_answers_a_cohort(
     assert answer["adapter"] == "acme_adapter.adapter.AcmeAdapter"
     assert answer["status"] == {"acme": "ok"}
     assert answer["counts"] == EXPECTED
+
+
+REGISTER = """mutation($s: JSON!) {
+  registerSource(name: "acme", settings: $s) { action message } }"""
+COHORT = """query($f: JSON) { cohort(filter: $f) {
+  counts { patients studies series } bySource { source status } } }"""
+
+
+def _serve(python: Path, config: Path, port: int, cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HUB_CONFIG")}
+    argv = [python, "-m", "hub", "serve", "--config", config, "--port", str(port)]
+    return subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _wait_until_up(server: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    pytest.fail(f"the hub did not start: {server.communicate()[0][-3000:]}")
+
+
+def test_generated_adapter_registered_at_runtime_answers_a_cohort(
+    archive: tuple[Path, str], tmp_path: Path
+) -> None:
+    package, api = archive
+    python = _venv(tmp_path / "venv")
+    pip = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    installed = _run([*pip, "--no-index", "-e", package], tmp_path)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    admin = new_key()
+    config = tmp_path / "hub.toml"  # no source at all: acme arrives at runtime
+    config.write_text(
+        f'[hub]\ndata_dir = "{tmp_path / "data"}"\n\n'
+        f'[auth.api_keys.ops]\nhash = "{admin.hash}"\nrole = "admin"\n'
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = _serve(python, config, port, tmp_path)
+    try:
+        _wait_until_up(server, url)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            settings = {"adapter": "acme", "url": api, "mode": "live", "cache_ttl_s": 0}
+            body = {"query": REGISTER, "variables": {"s": settings}}
+            refused = client.post("/graphql", json=body).json()
+            assert refused["errors"][0]["message"].startswith("admin role required")
+
+            headers = {"Authorization": f"Bearer {admin.key}"}
+            registered = client.post("/graphql", json=body, headers=headers).json()
+            assert "errors" not in registered, registered
+            assert registered["data"]["registerSource"]["action"] == "registered"
+
+            asked = client.post("/graphql", json={"query": COHORT, "variables": {"f": QUERY}})
+            cohort = asked.json()["data"]["cohort"]
+            assert cohort["counts"] == EXPECTED
+            assert cohort["bySource"] == [{"source": "acme", "status": "ok"}]
+            listed = client.post("/graphql", json={"query": "{ sources { name adapter } }"})
+            assert listed.json()["data"]["sources"] == [{"name": "acme", "adapter": "acme"}]
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    registry = json.loads((tmp_path / "data" / "registry" / "sources.json").read_text())
+    assert registry["sources"]["acme"]["settings"]["adapter"] == "acme"

@@ -20,21 +20,26 @@ export const FACET_SIZE = 300;
 /** Width of an age histogram bar, in years. */
 export const AGE_INTERVAL = 10;
 
-const FACET_FIELDS = "field buckets { key count } missing";
+/** `suppressed`: the hub withheld a count as too small to publish (then it is null). */
+const FACET_FIELDS = "field buckets { key count suppressed } missing missingSuppressed";
 const SERIES_FIELDS = `seriesUid collection patientId modality bodyPart sex age studyDate
   seriesDescription instanceCount sizeBytes sources score viewerUrl downloadUrl`;
 
 /**
- * @typedef {{key: string, count: number|null}} Bucket
- * @typedef {{field: string, buckets: Bucket[], missing: number|null}} Facet
+ * @typedef {{key: string, count: number|null, suppressed?: boolean}} Bucket
+ * @typedef {{field: string, buckets: Bucket[], missing: number|null,
+ *   missingSuppressed?: boolean}} Facet
  * @typedef {{source: string, status: string, count: number|null, latencyMs: number|null,
- *   message: string|null}} SourceResult
+ *   message: string|null, granularity?: string, suppressed?: boolean}} SourceResult
+ *   `granularity`: "record", or "count" where this repository gives the caller counts only
  * @typedef {object} SeriesPage
  * @property {number|null} totalCount
  * @property {Array<Record<string, any>>} nodes
  * @property {{hasNextPage: boolean, endCursor: string|null}} pageInfo
  * @typedef {object} CohortAnswer
- * @property {{patients: number|null, studies: number|null, series: number|null}} counts
+ * @property {{patients: number|null, studies: number|null, series: number|null,
+ *   suppressed?: boolean, rounded?: boolean}} counts `rounded`: restricted series counted
+ *   in multiples of the hub's smallest publishable cell
  * @property {Record<string, Facet>} facets by field
  * @property {Bucket[]} histogram age buckets, whatever the age range
  * @property {SeriesPage} series
@@ -69,7 +74,7 @@ export function cohortRequest(state, withSources = false) {
       facets(fields: ["${field}"], size: ${FACET_SIZE}) { ${FACET_FIELDS} } }`);
   });
   const ageSet = state.ageMin !== null || state.ageMax !== null;
-  const histogram = `histogram(field: "age", interval: ${AGE_INTERVAL}) { key count }`;
+  const histogram = `histogram(field: "age", interval: ${AGE_INTERVAL}) { key count suppressed }`;
   if (ageSet) {
     variables.anyAge = buildFilter(state, { age: true });
     declared.push("$anyAge: JSON");
@@ -77,12 +82,12 @@ export function cohortRequest(state, withSources = false) {
   }
   const query = `query Cohort(${declared.join(", ")}) {
   cohort(filter: $filter, text: $text) {
-    counts { patients studies series }
+    counts { patients studies series suppressed rounded }
     facets(fields: ${JSON.stringify(own)}, size: ${FACET_SIZE}) { ${FACET_FIELDS} }
     ${ageSet ? "" : histogram}
     series(first: ${PAGE_SIZE}, after: $after, sort: $sort) {
       totalCount nodes { ${SERIES_FIELDS} } pageInfo { hasNextPage endCursor } }
-    bySource { source status count latencyMs message }
+    bySource { source status count latencyMs message granularity suppressed }
   }
   ${extra.join("\n  ")}
   ${withSources ? "sources { name adapter }" : ""}

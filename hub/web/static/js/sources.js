@@ -10,6 +10,9 @@ import { countElement, formatLatency } from "./format.js";
 
 /** @typedef {import("./api.js").SourceResult} SourceResult */
 
+/** Why a repository's row shows counts but none of its series are listed. */
+export const COUNTS_ONLY = "counts only: this repository does not show you its records";
+
 /** Plain words for each status the hub reports. */
 export const STATUS_TEXT = {
   ok: "answered",
@@ -25,7 +28,12 @@ export const STATUS_TEXT = {
  */
 export function renderSources(tbody, results) {
   const rows = results.map((r) =>
-    h("tr", { "data-source": r.source, "data-status": r.status }, [
+    h("tr", {
+      "data-source": r.source,
+      "data-status": r.status,
+      "data-granularity": r.granularity ?? "record",
+      title: r.granularity === "count" ? COUNTS_ONLY : null,
+    }, [
       h("th", { scope: "row", textContent: r.source }),
       h("td", {}, [
         h("span", {

@@ -131,7 +131,7 @@ export function renderTable(table, page, state) {
   );
   if (!rows.length) {
     rows.push(h("tr", {}, [h("td", { colSpan: columns.length, className: "empty",
-      textContent: "No series match this cohort." })]));
+      textContent: "No series you may see as records match this cohort." })]));
   }
   table.tBodies[0].replaceChildren(...rows);
   const caption = sort

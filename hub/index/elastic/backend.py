@@ -1,0 +1,211 @@
+"""`ElasticIndex`: the IndexBackend over an Elasticsearch/OpenSearch cluster.
+
+Synchronous like the embedded index (the API calls it from worker threads); all
+cluster I/O runs on one background loop (`LoopRunner`) with one async client.
+What the read alias serves is looked up at most once a second (`Served`); its index
+names identify the generation that cursors and cached value ranges are bound to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch
+
+from hub.config import ConfigError
+from hub.index.base import CohortQuery, IndexNotReady, LiveAnswer, SourceSnapshotInfo
+from hub.index.elastic.client import build_client, detect_mode
+from hub.index.elastic.cohort import DAY_MS, ElasticCohort
+from hub.index.elastic.errors import guarded
+from hub.index.elastic.layout import IndexInfo, Layout
+from hub.index.elastic.live import LiveWriter
+from hub.index.elastic.publish import Publisher
+from hub.index.elastic.ranking import RankingCache
+from hub.index.elastic.runner import LoopRunner
+from hub.index.elastic.settings import CredentialsMissing, ElasticSettings
+from hub.index.snapshots import Snapshot
+from schema.record import FIELDS, FieldKind
+
+log = logging.getLogger(__name__)
+SERVED_TTL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Served:
+    """The indices behind the read alias at one moment."""
+
+    key: str
+    indices: tuple[IndexInfo, ...]
+
+
+class ElasticIndex:
+    """The scale-out index backend (`index = "elasticsearch"`)."""
+
+    def __init__(self, settings: ElasticSettings) -> None:
+        try:  # a missing secret is a configuration error, reported before any request
+            settings.basic_auth()
+            settings.api_key()
+        except CredentialsMissing as exc:
+            raise ConfigError(str(exc)) from None
+        self.settings = settings
+        self.layout = Layout(settings)
+        self.runner = LoopRunner()
+        self._client: AsyncElasticsearch | None = None
+        self._client_lock = asyncio.Lock()
+        self._lock = threading.Lock()
+        self._served: Served | None = None
+        self._served_at = 0.0
+        self._ranges: dict[tuple[str, str], tuple[int, int]] = {}
+        self.rankings = RankingCache()
+        self._live_lock = asyncio.Lock()
+        self._ttls: dict[str, float] = {}
+
+    # --- the client, on the runner's loop ----------------------------------------------
+
+    async def client(self) -> AsyncElasticsearch:
+        async with self._client_lock:
+            if self._client is None:
+                mode = await detect_mode(self.settings)
+                self._client = build_client(self.settings, mode)
+            return self._client
+
+    async def search(self, **body: Any) -> dict[str, Any]:
+        """A search over the read alias; the answer's body."""
+        client = await self.client()
+        call = partial(client.search, index=self.layout.read_alias, **body)
+        answer = await guarded(self.settings, call)
+        result: dict[str, Any] = answer.body
+        return result
+
+    # --- what is served ----------------------------------------------------------------
+
+    def served(self) -> Served:
+        now = time.monotonic()
+        with self._lock:
+            if self._served is not None and now - self._served_at < SERVED_TTL_S:
+                return self._served
+        indices = self.runner.run(self._serving())
+        if not indices:
+            raise IndexNotReady(
+                f"nothing is published under {self.layout.read_alias} on {self.settings.url} "
+                "yet; run `imaging-hub harvest`"
+            )
+        served = Served(",".join(i.name for i in indices), tuple(indices))
+        with self._lock:
+            self._served, self._served_at = served, now
+        return served
+
+    async def _serving(self) -> list[IndexInfo]:
+        return await self.layout.serving(await self.client())
+
+    def ready(self) -> bool:
+        try:
+            self.served()
+        except IndexNotReady:
+            return False
+        return True
+
+    def cohort(self, query: CohortQuery) -> ElasticCohort:
+        return ElasticCohort(self, self.served(), query)
+
+    def snapshots(self) -> list[SourceSnapshotInfo]:
+        try:
+            served = self.served()
+        except IndexNotReady:
+            return []
+        return [
+            SourceSnapshotInfo(
+                i.source,
+                int(i.meta.get("series", 0)),
+                i.meta.get("harvested_at"),
+                i.meta.get("data_version"),
+                {"index": i.name},
+            )
+            for i in served.indices
+            if i.kind == "harvest"
+        ]
+
+    def value_range(self, served: Served, field: str) -> tuple[int, int]:
+        """Smallest and largest value of a numeric field over the whole index (dates in
+        days since 1970-01-01, as the embedded index keeps them)."""
+        key = (served.key, field)
+        if key not in self._ranges:
+            aggs = {"lo": {"min": {"field": field}}, "hi": {"max": {"field": field}}}
+            query = {"term": {"primary": True}}
+            answer = self.runner.run(self.search(query=query, size=0, aggs=aggs))
+            lo, hi = answer["aggregations"]["lo"]["value"], answer["aggregations"]["hi"]["value"]
+            if lo is None or hi is None:
+                self._ranges[key] = (0, 0)
+            elif FIELDS[field].kind is FieldKind.DATE:
+                self._ranges[key] = (int(lo // DAY_MS), int(hi // DAY_MS))
+            else:
+                self._ranges[key] = (int(lo), int(hi))
+        return self._ranges[key]
+
+    # --- writing ---------------------------------------------------------------------
+
+    async def publish(
+        self,
+        snapshots: Sequence[Snapshot],
+        priorities: dict[str, int],
+        progress: Callable[[int], Any] | None = None,
+    ) -> list[str]:
+        """Publish harvested snapshots (see `publish.py`); the sources republished."""
+
+        async def run() -> list[str]:
+            publisher = Publisher(await self.client(), self.settings)
+            return await publisher.publish(snapshots, priorities, progress)
+
+        done = await self.runner.run_async(run())
+        with self._lock:
+            self._served = None
+        return done
+
+    def drop(self) -> None:
+        """Delete every index of this prefix (tests, benchmarks, decommissioning)."""
+
+        async def drop_all() -> None:
+            client = await self.client()
+            for info in await self.layout.indices(client):
+                call = partial(client.indices.delete, index=info.name, ignore_unavailable=True)
+                await guarded(self.settings, call)
+
+        self.runner.run(drop_all())
+        with self._lock:
+            self._served = None
+
+    def prepare(self, query: CohortQuery) -> None:
+        """Nothing to start early: the cluster evaluates the whole question at once."""
+
+    def add_live_many(self, answers: list[LiveAnswer]) -> None:
+        """Merge live answers into the cluster (see `live.py`); one merge at a time, so two
+        queries answering at once cannot interleave their read-modify-writes."""
+
+        async def run() -> None:
+            client = await self.client()
+            async with self._live_lock:
+                serving = await self.layout.serving(client)
+                await LiveWriter(client, self.settings, self._ttls).add(answers, serving)
+
+        self.runner.run(run())
+        with self._lock:
+            self._served = None
+
+    def warm_live(self) -> None:
+        """Nothing to prepare: live merging happens in the cluster."""
+
+    def close(self) -> None:
+        """Close the client (its connection pool) on its loop, then stop the loop."""
+        client, self._client = self._client, None
+        try:
+            if client is not None:
+                self.runner.run(client.close())
+        finally:
+            self.runner.close()

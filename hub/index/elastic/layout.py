@@ -1,0 +1,98 @@
+"""Names of the hub's indices and aliases, and reading them back from the cluster.
+
+- `<prefix>-<source>-<utc stamp>`: one index per source per harvest;
+- `<prefix>-<source>`: alias on the source's current index (moved atomically);
+- `<prefix>-all`: the read alias every query goes to (current harvested indices,
+  live indices, and an empty index so it exists before the first harvest);
+- `<prefix>-live-<source>`: the answers of a live source.
+
+Every index records what it is in its mapping `_meta` (`prefix`, `kind`, `source`,
+snapshot facts), so the hub recognises its own indices without parsing names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch
+
+from hub.index.elastic.errors import guarded
+from hub.index.elastic.settings import ElasticSettings
+
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+RESERVED = ("all", "live", "empty")
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    meta: dict[str, Any]
+    aliases: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta.get("kind", ""))
+
+    @property
+    def source(self) -> str:
+        return str(self.meta.get("source", ""))
+
+
+class Layout:
+    """Index and alias names under one prefix."""
+
+    def __init__(self, settings: ElasticSettings) -> None:
+        self.settings = settings
+        self.prefix = settings.index_prefix
+        self.read_alias = f"{self.prefix}-all"
+        self.empty_index = f"{self.prefix}-empty"
+
+    def source_alias(self, source: str) -> str:
+        return f"{self.prefix}-{check_source_name(source)}"
+
+    def new_index(self, source: str) -> str:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dt%H%M%S%f")
+        return f"{self.prefix}-{check_source_name(source)}-{stamp}"
+
+    def live_index(self, source: str) -> str:
+        return f"{self.prefix}-live-{check_source_name(source)}"
+
+    def meta(self, kind: str, source: str | None = None, **facts: Any) -> dict[str, Any]:
+        return {
+            "hub": "imaging-hub",
+            "prefix": self.prefix,
+            "kind": kind,
+            "source": source,
+            **facts,
+        }
+
+    async def indices(self, client: AsyncElasticsearch) -> list[IndexInfo]:
+        """The hub's indices under this prefix, with their `_meta` and aliases."""
+        pattern = f"{self.prefix}-*"
+        mappings = await guarded(self.settings, lambda: client.indices.get_mapping(index=pattern))
+        aliases = await guarded(self.settings, lambda: client.indices.get_alias(index=pattern))
+        found = []
+        for name, body in mappings.body.items():
+            meta = (body.get("mappings") or {}).get("_meta") or {}
+            if meta.get("prefix") != self.prefix:  # another deployment's longer prefix
+                continue
+            names = frozenset((aliases.body.get(name) or {}).get("aliases") or {})
+            found.append(IndexInfo(name, meta, names))
+        return sorted(found, key=lambda i: i.name)
+
+    async def serving(self, client: AsyncElasticsearch) -> list[IndexInfo]:
+        """Indices behind the read alias."""
+        return [i for i in await self.indices(client) if self.read_alias in i.aliases]
+
+
+def check_source_name(source: str) -> str:
+    """Source names become index names: lower case, digits and `_` only."""
+    if not SOURCE_NAME.match(source) or source in RESERVED:
+        raise ValueError(
+            f"source name {source!r} cannot name an Elasticsearch index: use lower case "
+            f"letters, digits and '_' (and not {', '.join(RESERVED)})"
+        )
+    return source

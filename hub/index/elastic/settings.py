@@ -1,0 +1,107 @@
+"""The `[index.elasticsearch]` table of the hub TOML, validated.
+
+Secrets are never written in the file: `password_env` / `api_key_env` name the
+environment variables that hold them (the hub-wide SECRET_KEYS rule), and they are
+read only when the client is built, so a message never needs to quote them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class CredentialsMissing(ValueError):
+    """A variable named by `password_env` / `api_key_env` is not set."""
+
+
+class ElasticSettings(BaseModel):
+    """Where the cluster is, how to authenticate, and how hard to push bulk ingest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    mode: Literal["auto", "elasticsearch", "opensearch"] = "auto"
+    username: str | None = None
+    password_env: str | None = None
+    api_key_env: str | None = None
+    verify_certs: bool = True
+    ca_certs: Path | None = None
+    index_prefix: str = "imaging-hub"
+    request_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    bulk_chunk_docs: int = Field(default=5_000, ge=1, le=100_000)
+    bulk_max_inflight: int = Field(default=2, ge=1, le=64)
+    shards: int = Field(default=1, ge=1, le=1024)
+    replicas: int = Field(default=1, ge=0, le=16)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials; use username + password_env")
+        return value.rstrip("/")
+
+    @field_validator("index_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not PREFIX_RE.match(value):
+            raise ValueError("must be lower case letters, digits, '_' or '-' (index names)")
+        return value
+
+    @field_validator("password_env", "api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_RE.match(value):
+            raise ValueError("must be the name of an environment variable, not its value")
+        return value
+
+    @field_validator("ca_certs")
+    @classmethod
+    def _ca(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _auth(self) -> ElasticSettings:
+        if (self.username is None) != (self.password_env is None):
+            raise ValueError("username and password_env go together")
+        if self.api_key_env is not None and self.username is not None:
+            raise ValueError("give either username + password_env or api_key_env, not both")
+        return self
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        if self.username is None or self.password_env is None:
+            return None
+        return self.username, _env(self.password_env, "password_env")
+
+    def api_key(self) -> str | None:
+        return None if self.api_key_env is None else _env(self.api_key_env, "api_key_env")
+
+    def credential_hint(self) -> str:
+        """Which setting to check when the server refuses us (never the secret itself)."""
+        if self.api_key_env:
+            return f"the API key in ${self.api_key_env}"
+        if self.username:
+            return f"user {self.username!r} and the password in ${self.password_env}"
+        return "credentials (none are configured: set username + password_env or api_key_env)"
+
+
+def _env(name: str, key: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise CredentialsMissing(
+            f"[index.elasticsearch] {key} names ${name}, which is not set in the environment"
+        )
+    return value

@@ -1,0 +1,76 @@
+"""Live answers merge into the cluster as they merge into the embedded index.
+
+A "tcia" answer holds 100 series the harvested IDC slice has (one hit each, listing
+both sources, IDC's values) and 50 it does not; an "orthanc" answer with a better
+priority shares 20 of those and adds 10. Both backends get the same answers and must
+give the same counts, facets, sources and series (pages in their own order: the
+embedded index pages live-only series after the harvested ones). Expiry is checked on the cluster:
+once past their time to live, the answers leave no trace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from hub.index.base import CohortQuery, LiveAnswer
+from hub.index.elastic import live
+from hub.index.elastic.backend import ElasticIndex
+from schema.filters import parse_filter
+from tests.elastic.slices import as_source, assert_same, embedded, publish, renamed, write
+
+
+def _with(table: pa.Table, name: str, values: list[object]) -> pa.Table:
+    column = pa.array(values, type=table.schema.field(name).type)
+    return table.set_column(table.schema.get_field_index(name), name, column)
+
+
+def test_live_answers_merge_like_the_embedded_tier(
+    kits: pa.Table,
+    tmp_path: Path,
+    make_elastic: Callable[..., ElasticIndex],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write(tmp_path, "idc", kits.slice(0, 200))
+    priorities = {"idc": 100}
+    index = make_elastic()
+    publish(index, tmp_path, priorities)
+    reference = embedded(tmp_path, priorities)
+    assert_same(reference, index)
+    before = index.cohort(CohortQuery(parse_filter(None))).counts()
+
+    only_tcia = renamed(kits.slice(0, 50), ".77")
+    only_tcia = _with(only_tcia, "manufacturer", [None] * 25 + ["TCIA-MAKER"] * 25)
+    tcia = pa.concat_tables([as_source(kits.slice(100, 100), "tcia", modality="MR"), only_tcia])
+    answer = LiveAnswer("tcia", tcia.to_batches(max_chunksize=40), 300.0, 100)
+    reference.add_live_many([answer])
+    index.add_live_many([answer])
+    assert_same(reference, index, ordered=False)
+    counts = index.cohort(CohortQuery(parse_filter(None))).counts()
+    assert counts.series == before.series + 50
+    by_source = index.cohort(CohortQuery(parse_filter(None))).by_source()
+    assert by_source == {"idc": 200, "tcia": 150}
+
+    orthanc = pa.concat_tables(
+        [
+            _with(only_tcia.slice(0, 20), "manufacturer", ["ORTHANC-MAKER"] * 10 + [None] * 10),
+            renamed(kits.slice(60, 10), ".88"),
+        ]
+    )
+    answer = LiveAnswer("orthanc", orthanc.to_batches(), 300.0, 50)
+    reference.add_live_many([answer])
+    index.add_live_many([answer])
+    assert_same(reference, index, ordered=False)
+    shared = index.cohort(CohortQuery(parse_filter({"=": {"source": "orthanc"}})))
+    assert shared.counts().series == 30
+
+    # An hour later every answer is past its time to live: nothing of them is left.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    monkeypatch.setattr(live, "now", lambda: later)
+    index.add_live_many([LiveAnswer("orthanc", [], 300.0, 50)])
+    assert_same(embedded(tmp_path, priorities), index)
+    assert index.cohort(CohortQuery(parse_filter(None))).counts() == before

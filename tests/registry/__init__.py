@@ -1,0 +1,1 @@
+"""Runtime source registration (issue 5)."""

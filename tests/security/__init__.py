@@ -1,0 +1,1 @@
+"""Authentication and the other security tests of issue 6."""
