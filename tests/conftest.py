@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from adapters.idc import IdcAdapter
@@ -21,6 +23,7 @@ from hub.index.build import build_generation
 from hub.index.snapshots import SnapshotStore
 from hub.service import Hub
 from schema.filters import parse_filter
+from tests.security.grouped import GroupedReference
 
 SMALL_COLLECTIONS = [
     "ccdi_mci",
@@ -79,3 +82,18 @@ def full_hub(full_data_dir: Path) -> Iterator[Hub]:
     hub = Hub(hub_config(full_data_dir))
     yield hub
     asyncio.run(hub.aclose())
+
+
+@pytest.fixture(scope="session")
+def records(small_data_dir: Path) -> list[dict[str, Any]]:
+    """The small corpus's harvested snapshot, one dict per series (the reference data)."""
+    snap = SnapshotStore(small_data_dir).get("idc")
+    assert snap is not None
+    rows: list[dict[str, Any]] = pq.read_table(snap.path).to_pylist()
+    return rows
+
+
+@pytest.fixture(scope="session")
+def reference(records: list[dict[str, Any]]) -> GroupedReference:
+    """The reference evaluator over `records`, grouped once."""
+    return GroupedReference(records)

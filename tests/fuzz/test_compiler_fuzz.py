@@ -11,16 +11,13 @@ and its hostile values in tests/elastic/test_injection.py.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.index.embedded import EmbeddedCohort
-from hub.index.snapshots import SnapshotStore
 from hub.service import Hub
 from schema.filters import And, Search, parse_filter
 from schema.record import TEXT_FIELDS
@@ -30,19 +27,6 @@ from tests.security.grouped import GroupedReference, index_selection
 from tests.security.payloads import PAYLOADS
 
 Record = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def records(small_data_dir: Path) -> list[Record]:
-    snap = SnapshotStore(small_data_dir).get("idc")
-    assert snap is not None
-    rows: list[Record] = pq.read_table(snap.path).to_pylist()
-    return rows
-
-
-@pytest.fixture(scope="module")
-def reference(records: list[Record]) -> GroupedReference:
-    return GroupedReference(records)
 
 
 @pytest.fixture(scope="module")

@@ -44,14 +44,6 @@ Record = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def records(small_data_dir: Path) -> list[Record]:
-    """The harvested snapshot the index was built from, one dict per series."""
-    snap = SnapshotStore(small_data_dir).get("idc")
-    assert snap is not None
-    return pq.read_table(snap.path).to_pylist()
-
-
-@pytest.fixture(scope="module")
 def pools(records: list[Record]) -> dict[str, list[Any]]:
     return value_pools(records)
 

@@ -19,12 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import httpx
-import pyarrow.parquet as pq
 import pytest
 import respx
 
@@ -34,7 +32,6 @@ from adapters.idc import IdcAdapter
 from adapters.spi import Page, SourceSettings
 from adapters.tcia import TciaAdapter
 from hub.index.embedded import EmbeddedCohort
-from hub.index.snapshots import SnapshotStore
 from hub.service import Hub
 from schema.filters import And, FilterError, Node, Search, parse_filter
 from schema.record import TEXT_FIELDS
@@ -69,19 +66,6 @@ def test_the_parser_refuses_what_is_not_a_value(value: Any, words: str) -> None:
 
 
 # --- the embedded index: tantivy and numpy ---------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def records(small_data_dir: Path) -> list[Record]:
-    snap = SnapshotStore(small_data_dir).get("idc")
-    assert snap is not None
-    rows: list[Record] = pq.read_table(snap.path).to_pylist()
-    return rows
-
-
-@pytest.fixture(scope="module")
-def reference(records: list[Record]) -> GroupedReference:
-    return GroupedReference(records)
 
 
 def cohort_node(filter_json: Any, text: str | None) -> Node:
