@@ -26,7 +26,7 @@ import numpy.typing as npt
 import tantivy
 
 from hub.index.base import (
-    MAX_FACET_SIZE,
+    MAX_HISTOGRAM_BUCKETS,
     Bucket,
     CohortQuery,
     Counts,
@@ -37,7 +37,7 @@ from hub.index.base import (
     SeriesPage,
     SortKey,
     SourceSnapshotInfo,
-    check_facet_field,
+    check_facets,
     check_histogram_field,
     check_page,
 )
@@ -52,7 +52,6 @@ from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
 MEMO_ENTRIES = 16
-MAX_HISTOGRAM_BUCKETS = 10_000
 
 
 @dataclass
@@ -234,16 +233,7 @@ class EmbeddedCohort:
         return self.gen.columns.per_source(self.rows)
 
     def facets(self, fields: list[str], size: int) -> list[Facet]:
-        if not 1 <= size <= MAX_FACET_SIZE:
-            raise QueryError(f"facet size must be between 1 and {MAX_FACET_SIZE}, got {size}")
-        for name in fields:
-            check_facet_field(name)
-            if not FIELDS[name].facetable:
-                raise QueryError(f"{name!r} has too many distinct values to facet on")
-            if FIELDS[name].kind not in (FieldKind.KEYWORD,):
-                raise QueryError(
-                    f"{name!r} is numeric; use histogram(field: {name!r}, interval: ...)"
-                )
+        check_facets(fields, size)
         if not fields:
             return []
         total = len(self.rows)
