@@ -11,7 +11,7 @@ Keyword dictionaries are sorted, so codes order like the strings they stand for.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,10 @@ Rows = npt.NDArray[np.int64]
 """Selected row numbers, ascending: taking 20% of a million codes by row number is ~6x
 faster than by boolean mask, so a cohort turns its mask into rows once."""
 MISSING = -1
+SearchRows = Callable[[Search], npt.NDArray[np.int64]]
+"""Rows a text node matches (the numpy side has no text; tantivy answers it)."""
+ColumnAt = Callable[[str], np.ndarray]
+"""A column's values at the rows being evaluated."""
 KEYWORD_COLUMNS = [
     n for n, s in FIELDS.items() if s.kind in (FieldKind.KEYWORD, FieldKind.TEXT) and n != "source"
 ]
@@ -128,7 +132,8 @@ class ColumnStore:
             source = pa.memory_map(str(folder / f"{name}.dict.arrow"))  # stays mapped
             return pa.ipc.open_file(source).read_all().column(0).combine_chunks()
 
-        arrays = {p.stem: np.load(p, mmap_mode="r") for p in folder.glob("*.npy")}
+        # Plain views of the mappings: indexing a `np.memmap` costs a Python call each time.
+        arrays = {p.stem: np.asarray(np.load(p, mmap_mode="r")) for p in folder.glob("*.npy")}
         return cls(arrays, load, json.loads((folder / "columns.json").read_text()))
 
     @classmethod
@@ -171,69 +176,114 @@ class ColumnStore:
 
     # --- filter evaluation -------------------------------------------------------
 
-    def mask(self, node: Node, search_rows: Callable[[Search], npt.NDArray[np.int64]]) -> Mask:
+    def mask(self, node: Node, search_rows: SearchRows) -> Mask:
+        """Which rows a filter selects, over the whole store."""
+        return self._mask_at(node, search_rows, None)
+
+    def select(self, node: Node, search_rows: SearchRows) -> Rows:
+        """The rows a filter selects, ascending. An AND evaluates its most selective
+        condition over every row and each further one only at the rows still in: most
+        cohorts narrow fast, so most conditions look at a small part of each column."""
+        return self._select(node, search_rows, None)
+
+    def _select(self, node: Node, search_rows: SearchRows, within: Rows | None) -> Rows:
+        if isinstance(node, And):
+            rows = within
+            for child in sorted(node.children, key=self._estimated_share):
+                rows = self._select(child, search_rows, rows)
+                if not len(rows):
+                    break
+            return rows if rows is not None else np.arange(self.rows, dtype=np.int64)
+        hit = self._mask_at(node, search_rows, within)
+        return np.flatnonzero(hit) if within is None else within[hit]
+
+    def _estimated_share(self, node: Node) -> float:
+        """The share of rows a condition keeps, roughly: exact for IN on a keyword (from
+        the column's whole-store value counts), a guess otherwise. Only orders work."""
+        match node:
+            case In("source", _, _) | Compare(_, "source", _):
+                return 1.0
+            case In(field, values, False) if self._kind(field) is FieldKind.KEYWORD:
+                counts = self._code_counts(field)
+                codes = self.code_of(field, values)
+                return float(counts[codes].sum()) / max(1, self.rows)
+            case Compare("=", field, value) if self._kind(field) is FieldKind.KEYWORD:
+                return self._estimated_share(In(field, (value,), False))
+            case Search():
+                return 2.0  # last: its rows are remembered, but scattering them costs
+        return 1.0
+
+    def _code_counts(self, field: str) -> npt.NDArray[np.int64]:
+        cache = self.__dict__.setdefault("_whole_counts", {})
+        if field not in cache:
+            codes = np.asarray(self.codes(field))
+            cache[field] = np.bincount(codes[codes != MISSING], minlength=self.cardinality(field))
+        return cache[field]  # type: ignore[no-any-return]
+
+    def _mask_at(self, node: Node, search_rows: SearchRows, within: Rows | None) -> Mask:
+        """A filter's answer at `within` (every row when None), as a mask aligned with it."""
+        size = self.rows if within is None else len(within)
+
+        def column(name: str) -> np.ndarray:
+            values = np.asarray(self.codes(name))
+            return values if within is None else values[within]
+
         match node:
             case And(children):
-                out = np.ones(self.rows, dtype=bool)
+                out = np.ones(size, dtype=bool)
                 for c in children:
-                    out &= self.mask(c, search_rows)
+                    out &= self._mask_at(c, search_rows, within)
                 return out
             case Or(children):
-                out = np.zeros(self.rows, dtype=bool)
+                out = np.zeros(size, dtype=bool)
                 for c in children:
-                    out |= self.mask(c, search_rows)
+                    out |= self._mask_at(c, search_rows, within)
                 return out
             case IsMissing(field, missing):
-                present = self._present(field)
+                present = self._present(field, column)
                 return ~present if missing else present
             case In(field, values, negated):
-                hit = self._any_of(field, values)
+                hit = self._any_of(field, values, column)
                 return ~hit if negated else hit
             case Compare(op, field, value):
-                return self._compare(op, field, value)
+                return self._compare(op, field, value, column)
             case Search():
                 out = np.zeros(self.rows, dtype=bool)
                 out[search_rows(node)] = True
-                return out
+                return out if within is None else out[within]
         raise TypeError(node)
 
     def _kind(self, field: str) -> FieldKind:
         return FIELDS[field].kind
 
-    def _present(self, field: str) -> Mask:
+    def _present(self, field: str, column: ColumnAt) -> Mask:
         if field == "source":
-            return np.ones(self.rows, dtype=bool)
+            return np.ones(len(column("source.bits")), dtype=bool)
         if self._kind(field) in (FieldKind.INTEGER, FieldKind.DATE):
-            return np.asarray(self.codes(field + ".valid"), dtype=bool)
-        return np.asarray(self.codes(field) != MISSING)
+            return np.asarray(column(field + ".valid"), dtype=bool)
+        return np.asarray(column(field) != MISSING)
 
-    def _any_of(self, field: str, values: tuple[Value, ...]) -> Mask:
+    def _any_of(self, field: str, values: tuple[Value, ...], column: ColumnAt) -> Mask:
         if field == "source":
             bits = np.uint64(0)
             for v in values:
                 if v in self.source_names:
                     bits |= np.uint64(1 << self.source_names.index(str(v)))
-            return np.asarray((self.codes("source.bits") & bits) != 0)
+            return np.asarray((column("source.bits") & bits) != 0)
         if self._kind(field) in (FieldKind.INTEGER, FieldKind.DATE):
-            vals = np.array([to_index_value(field, v) for v in values], dtype=np.int64)
-            return np.asarray(self.codes(field + ".valid"), dtype=bool) & np.isin(
-                self.codes(field), vals
-            )
-        codes = self.code_of(field, values)
-        column = self.codes(field)
-        if len(codes) == 1:
-            return np.asarray(column == codes[0])
-        return np.isin(column, codes)
+            vals = [to_index_value(field, v) for v in values]
+            valid = np.asarray(column(field + ".valid"), dtype=bool)
+            return valid & _equals_any(column(field), vals)
+        return _equals_any(column(field), self.code_of(field, values))
 
-    def _compare(self, op: str, field: str, value: Value) -> Mask:
+    def _compare(self, op: str, field: str, value: Value, column: ColumnAt) -> Mask:
         if op in ("=", "!="):
-            hit = self._any_of(field, (value,))
+            hit = self._any_of(field, (value,), column)
             return ~hit if op == "!=" else hit
         v = to_index_value(field, value)
-        column = self.codes(field)
-        valid = np.asarray(self.codes(field + ".valid"), dtype=bool)
+        valid = np.asarray(column(field + ".valid"), dtype=bool)
         ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
-        return np.asarray(valid & ops[op](column, v), dtype=bool)
+        return np.asarray(valid & ops[op](column(field), v), dtype=bool)
 
     def sort_values(self, field: str, rows: np.ndarray) -> tuple[np.ndarray, Mask]:
         """Comparable int64 values of a field at `rows`, and which of them are present."""
@@ -287,3 +337,14 @@ class ColumnStore:
             name: int(np.count_nonzero(bits & np.uint64(1 << slot)))
             for slot, name in enumerate(self.source_names)
         }
+
+
+def _equals_any(column: npt.NDArray[Any], wanted: Sequence[Any] | npt.NDArray[Any]) -> Mask:
+    """`np.isin`, faster for the few values a filter names: one vectorised comparison
+    each (0.1 ms over IDC) where `isin` sorts (7 ms); `isin` again past a dozen."""
+    if len(wanted) <= 12:
+        out = np.zeros(len(column), dtype=bool)
+        for value in wanted:
+            out |= column == value
+        return out
+    return np.isin(column, np.asarray(wanted))

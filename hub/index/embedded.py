@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +44,18 @@ from hub.index.columns import Rows
 from hub.index.composite import CompositeColumns
 from hub.index.generation import Generation, TantivyPart, open_generation, stored_documents
 from hub.index.live import LiveRecords, attach
-from hub.index.memo import Memo
+from hub.index.memo import Memo, once
 from hub.index.tantivy_query import EPOCH
 from schema.filters import MATCH_ALL, And, Node, Search, fields_used
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
-MEMO_ENTRIES = 16
+MEMO_BYTES = 256 * 1024 * 1024
+"""Row selections and rankings remembered per process (see `Memo`); an IDC-wide
+selection is 8 MB, a typical one well under 1 MB."""
+RANKING_MIN = 1024
+"""Hits ranked at least (then doubling as pages go deeper), so the first pages of a
+text question do not rank every hit."""
 
 
 @dataclass
@@ -61,7 +65,7 @@ class Ranking:
     rows: npt.NDArray[np.int64]
     scores: npt.NDArray[np.float64]
 
-    @cached_property
+    @once
     def _order(self) -> npt.NDArray[np.int64]:
         return np.argsort(self.rows, kind="stable")
 
@@ -83,7 +87,7 @@ class EmbeddedIndex:
         self._gen: Generation | None = None
         self._checked = 0.0
         self.live = LiveRecords()
-        self.memo = Memo(MEMO_ENTRIES)
+        self.memo = Memo(MEMO_BYTES)
 
     def generation(self) -> Generation:
         """The current generation, reopened when `CURRENT` has moved (checked once a second)."""
@@ -185,12 +189,12 @@ class EmbeddedCohort:
             query.filter if self.text_node is None else And((query.filter, self.text_node))
         )
 
-    @cached_property
+    @once
     def tantivy_query(self) -> tantivy.Query:
         """The filter on the harvested index (live-only rows are counted from numpy)."""
         return self.gen.main.compiler.compile(self.node)
 
-    @cached_property
+    @once
     def rows(self) -> Rows:
         """The selected rows, ascending: the harvested part's (remembered by the index, see
         `EmbeddedIndex.harvested_rows`), then the live part's."""
@@ -215,9 +219,15 @@ class EmbeddedCohort:
         if self.node == MATCH_ALL:
             rows = np.arange(main.rows, dtype=np.int64)
         else:
-            rows = np.flatnonzero(main.mask(self.node, lambda s: _text_rows(self.gen.main, s)))
+            rows = main.select(self.node, self._harvested_text_rows)
         rows.setflags(write=False)  # shared through the memo
         return rows
+
+    def _harvested_text_rows(self, node: Search) -> npt.NDArray[np.int64]:
+        """Rows a text node matches, remembered per generation: the same words come
+        with many filters."""
+        key = ("text", self.gen.name, repr(node))
+        return self.owner.memo.get(key, lambda: _text_rows(self.gen.main, node))
 
     # --- the cohort answers --------------------------------------------------------
 
@@ -273,15 +283,18 @@ class EmbeddedCohort:
             raise QueryError(
                 "sorting on more than one field is not supported yet; give one sort key"
             )
-        ranking = self._ranking() if self.text_node is not None else None
-        if sort and sort[0].field != "score":
-            rows = self._rows_sorted_by(sort[0])
-        elif ranking is not None:
-            rows = ranking.rows if not sort or sort[0].descending else ranking.rows[::-1]
-        else:
-            rows = self.rows
         signature = repr((self.gen.name, self.gen.live_version, self.node, sort))
         start = _decode_cursor(after, signature) if after else 0
+        total = len(self.rows)
+        ranking = None
+        if sort and sort[0].field != "score":
+            rows = self._rows_sorted_by(sort[0])
+        elif self.text_node is not None:
+            best_first = not sort or sort[0].descending
+            ranking = self._ranking(start + first if best_first else total)
+            rows = ranking.rows if best_first else ranking.rows[::-1]
+        else:
+            rows = self.rows
         page_rows = [int(r) for r in rows[start : start + first]]
         nodes = self._documents(page_rows)
         if ranking is not None:
@@ -289,10 +302,10 @@ class EmbeddedCohort:
                 node["score"] = score
         cursors = [_encode_cursor(start + i + 1, signature) for i in range(len(page_rows))]
         return SeriesPage(
-            total=len(rows),
+            total=total,
             nodes=nodes,
             cursors=cursors,
-            has_next=start + first < len(rows),
+            has_next=start + first < total,
             end_cursor=cursors[-1] if cursors else after,
         )
 
@@ -309,13 +322,17 @@ class EmbeddedCohort:
         ranks = np.where(present, ranks, np.iinfo(np.int64).max)  # missing sorts last
         return rows[np.lexsort((rows, ranks))]
 
-    def _ranking(self) -> Ranking:
-        """Every hit in BM25 order, cached per generation and question for deep paging."""
-        key = (self.gen.name, self.gen.live_version, repr(self.node))
-        return self.owner.memo.get(("ranking", key), self._rank)
+    def _ranking(self, needed: int) -> Ranking:
+        """The best `needed` hits or more in BM25 order, remembered per generation and
+        question for the next pages; the number ranked doubles from `RANKING_MIN`."""
+        limit = RANKING_MIN
+        while limit < needed:
+            limit *= 2
+        limit = max(1, min(limit, len(self.rows)))
+        key = (self.gen.name, self.gen.live_version, repr(self.node), limit)
+        return self.owner.memo.get(("ranking", key), lambda: self._rank(limit))
 
-    def _rank(self) -> Ranking:
-        limit = max(1, len(self.rows))
+    def _rank(self, limit: int) -> Ranking:
         rows: list[int] = []
         scores: list[float] = []
         for part in self.gen.text_parts():
@@ -324,7 +341,7 @@ class EmbeddedCohort:
             values = part.searcher.fast_field_values("row", [h[1] for h in hits])
             rows += [int(v) for v in values if v is not None]
             scores += [h[0] for h in hits]
-        order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+        order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:limit]
         return Ranking(
             np.asarray(rows, dtype=np.int64)[order], np.asarray(scores, dtype=float)[order]
         )

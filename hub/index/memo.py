@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
+import numpy as np
 from cachetools import LRUCache
 
 T = TypeVar("T")
+Owner = TypeVar("Owner")
+
+
+def _weight(value: Any) -> int:
+    """Bytes an entry holds: its arrays' sizes (a row selection is up to 8 MB for IDC)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes) + 1
+    arrays = [v for v in getattr(value, "__dict__", {}).values() if isinstance(v, np.ndarray)]
+    return sum(int(a.nbytes) for a in arrays) + 1
 
 
 class Memo:
-    def __init__(self, entries: int) -> None:
-        self._cache: LRUCache[Hashable, Any] = LRUCache(maxsize=entries)
+    """Bounded by the bytes its entries hold, so a stream of different questions settles
+    at a fixed size instead of growing."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._cache: LRUCache[Hashable, Any] = LRUCache(maxsize=max_bytes, getsizeof=_weight)
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
@@ -29,7 +42,34 @@ class Memo:
             return found  # type: ignore[no-any-return]
         value = compute()
         with self._lock:
-            self._cache[key] = value
+            if _weight(value) <= self._cache.maxsize:
+                self._cache[key] = value
+        return value
+
+
+class once(Generic[Owner, T]):
+    """`functools.cached_property` without its lock: in Python 3.11 that lock is one per
+    property for every instance, so concurrent requests computing `rows` of different
+    cohorts wait on each other (3.12 removed it). Two threads on the same instance may
+    both compute; the answers are the same."""
+
+    def __init__(self, func: Callable[[Owner], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type[Owner], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type[Owner] | None = None) -> once[Owner, T]: ...
+    @overload
+    def __get__(self, obj: Owner, owner: type[Owner] | None = None) -> T: ...
+    def __get__(self, obj: Owner | None, owner: type[Owner] | None = None) -> once[Owner, T] | T:
+        if obj is None:
+            return self
+        value = self.func(obj)
+        obj.__dict__[self.name] = value
         return value
 
 

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import hub.index.embedded
 import hub.service
 from adapters.batch import ARROW_SCHEMA
 from adapters.spi import (
@@ -215,6 +216,27 @@ def test_text_search_ranks_by_bm25(small_hub: Hub) -> None:
     assert scores == sorted(scores, reverse=True)
     assert scores[0] > scores[-1], "the ranking should not be flat"
     assert all("lung" in _words(n) for n in page.nodes)
+
+
+def test_text_pages_rank_only_as_deep_as_asked_and_agree_with_the_full_ranking(
+    small_hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of a text question come from a ranking of the best hits only, deepened as
+    the pages go deeper; together they are every hit once, best first, as one full
+    tantivy ranking orders them."""
+    monkeypatch.setattr(hub.index.embedded, "RANKING_MIN", 8)
+    view = small_hub.cohort({"=": {"modality": "CT"}}, "lung").view
+    gen = view.gen
+    total = view.counts().series
+    assert total > 100
+    hits = gen.searcher.search(view.tantivy_query, limit=total).hits
+    rows = gen.searcher.fast_field_values("row", [h[1] for h in hits])
+    full = [int(r) for r in rows]
+    paged = [n["row"] for n in page_through(small_hub, {"=": {"modality": "CT"}}, 7, text="lung")]
+    assert len(paged) == total == len(set(paged))
+    assert paged == full
+    first = small_hub.cohort({"=": {"modality": "CT"}}, "lung").view.series(7, None, [])
+    assert first.total == total and first.has_next
 
 
 def test_text_search_with_filter(small_hub: Hub, records: list[Record]) -> None:
