@@ -13,12 +13,17 @@ import functools
 import os
 import ssl
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
 import orjson
 
 from adapters.spi import Adapter, SourceSettings, TerminalSourceError, TransientSourceError
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("imaging_hub_request_id", default=None)
+"""The id of the hub request being served (set by hub/observability); every source call
+carries it as `X-Request-ID`, so a source's own logs can be matched to the hub's."""
 
 
 class HttpAdapter(Adapter):
@@ -32,13 +37,24 @@ class HttpAdapter(Adapter):
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.timeout_s, verify=_tls())
+            self._client = httpx.AsyncClient(
+                timeout=self.settings.timeout_s,
+                verify=_tls(),
+                event_hooks={"request": [propagate_request_id]},
+            )
         return self._client
 
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+async def propagate_request_id(request: httpx.Request) -> None:
+    """httpx request hook: send the current hub request id along (a contextvar read)."""
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        request.headers["X-Request-ID"] = request_id
 
 
 @functools.cache

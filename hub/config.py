@@ -40,6 +40,10 @@ class HubSettings(BaseModel):
     data_dir: Path = Path(".hub")
     index: Literal["embedded", "elasticsearch"] = "embedded"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    """Log lines as JSON objects (one a line) or as text for people (hub/observability)."""
+    tracing: bool = False
+    """OpenTelemetry spans per cohort query and source fetch; needs `imaging-hub[otel]`."""
     query_deadline_s: float = Field(default=10.0, gt=0, le=300)
 
 

@@ -22,6 +22,8 @@ from hub.index.build import build_generation
 from hub.index.elastic.backend import ElasticIndex
 from hub.index.embedded import EmbeddedIndex
 from hub.index.snapshots import SnapshotStore
+from hub.observability import metrics, tracing
+from hub.observability.context import current_request_id
 from hub.registry.store import DisabledSource, merge_registry
 from hub.security.access import AccessPlan, Granularity, plan_access
 from hub.security.disclosure import Disclosure, open_cohort
@@ -83,6 +85,30 @@ class Cohort:
     started: float = field(default_factory=time.perf_counter)
 
 
+class _HarvestProgress:
+    """The `progress` callback of one source's harvest, also kept in the metrics
+    (`hub_harvest_*`: rows so far, expected, running, outcome, last success)."""
+
+    def __init__(self, source: str, total: int | None, progress: Progress | None) -> None:
+        self.source, self.total, self.progress = source, total, progress
+        self.rows, self.gauge = 0, metrics.HARVEST_ROWS.labels(source)
+        self.gauge.set(0)
+        metrics.HARVEST_EXPECTED.labels(source).set(total if total is not None else float("nan"))
+        metrics.HARVEST_RUNNING.labels(source).set(1)
+
+    def __call__(self, rows: int) -> None:
+        self.rows += rows
+        self.gauge.set(self.rows)  # `set`: multiprocess mode takes the latest value
+        if self.progress is not None:
+            self.progress(f"fetch:{self.source}", rows, self.total)
+
+    def finished(self, ok: bool) -> None:
+        metrics.HARVEST_RUNNING.labels(self.source).set(0)
+        metrics.HARVESTS.labels(self.source, "ok" if ok else "error").inc()
+        if ok:
+            metrics.HARVEST_LAST_SUCCESS.labels(self.source).set_to_current_time()
+
+
 class Hub:
     """Holds the configured adapters, the snapshot store and the index."""
 
@@ -108,6 +134,8 @@ class Hub:
                 )
             self.adapters[name] = cls(settings)
         self.planner = Planner(self.adapters, self.index, config.hub.query_deadline_s)
+        if config.hub.tracing and not tracing.enabled():
+            tracing.enable()
         if self.planner.live:
             threading.Thread(target=self.index.warm_live, daemon=True, name="warm").start()
 
@@ -121,11 +149,18 @@ class Hub:
         return CohortQuery(node, text or None)
 
     def cohort(self, filter_json: Any, text: str | None, caller: Caller = ANONYMOUS) -> Cohort:
-        query = self.parse(filter_json, text)
-        live = self.planner.run(self.planner.refresh(query)) if self.planner.live else {}
-        plan = self.access_plan(caller)
-        view, disclosure = open_cohort(self.index, query, plan, self.config.privacy.min_cell)
-        return Cohort(view, query, disclosure, live)  # index latency counts from here
+        live_sources = len(self.planner.live)
+        with tracing.cohort_span(
+            request_id=current_request_id(), live_sources=live_sources
+        ) as span:
+            query = self.parse(filter_json, text)
+            live = self.planner.run(self.planner.refresh(query)) if self.planner.live else {}
+            plan = self.access_plan(caller)
+            view, disclosure = open_cohort(self.index, query, plan, self.config.privacy.min_cell)
+            if span is not None:
+                failed = sorted(n for n, s in live.items() if s.status not in ("ok", "partial"))
+                tracing.set_attributes(span, failed_sources=",".join(failed) or None)
+            return Cohort(view, query, disclosure, live)  # index latency counts from here
 
     def access_plan(self, caller: Caller = ANONYMOUS) -> AccessPlan:
         """Which granularity `caller` gets from each source (hub/security/access.py)."""
@@ -272,16 +307,18 @@ class Hub:
         for name in names:
             adapter = self.adapters[name]
             total = adapter.estimated_total()
-            step = (
-                (lambda n, _name=name, _t=total: progress(f"fetch:{_name}", n, _t))
-                if progress
-                else None
-            )
+            step = _HarvestProgress(name, total, progress)
             try:
                 await self.snapshots.write(name, adapter.harvest(), adapter.data_version(), step)
             except AdapterError as exc:
                 log.error("harvest of %s failed: %s", name, exc)
                 failures.append(f"{name}: {exc}")
+                step.finished(ok=False)
+            except BaseException:
+                step.finished(ok=False)
+                raise
+            else:
+                step.finished(ok=True)
         snapshots = [s for s in self.snapshots.all() if s.source in self.adapters]
         rows = sum(s.series for s in snapshots)
         step2 = (lambda n: progress("index", n, rows)) if progress else None

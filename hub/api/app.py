@@ -1,4 +1,4 @@
-"""The HTTP app: GraphQL at `/graphql` (GraphiQL on GET), `/healthz` and `/readyz`.
+"""The HTTP app: GraphQL at `/graphql` (GraphiQL on GET), `/healthz`, `/readyz`, `/metrics`.
 
 `create_app` is an app factory with a lifespan that owns the one `Hub` (its adapters
 hold HTTP clients), so tests and servers each get their own. Nothing a caller sends
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,15 +22,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.auth import AuthMiddleware, authenticator_for
-from hub.api.graphql_schema import run_graphql
+from hub.api.graphql_schema import run_graphql, schema
 from hub.api.qido import router as qido_router
 from hub.api.rest_cohorts import router as cohorts_router
 from hub.api.rest_export import router as export_router
 from hub.config import HubConfig, load_config
+from hub.observability import metrics
+from hub.observability.logs import configure_logging
+from hub.observability.middleware import ObservabilityMiddleware
 from hub.registry.admin import SourcesAdmin
 from hub.security.audit import AuditTrail
 from hub.security.identity import caller_of
 from hub.security.ratelimit import RateLimit
+from hub.security.secrets import MIN_SECRET, secret_values
 from hub.service import Hub
 from hub.web import mount_web
 
@@ -128,7 +134,9 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = Hub(config if config is not None else load_config())
+        logs = configure_logging(hub.config.hub.log_level, hub.config.hub.log_format, _secrets(hub))
         hub.planner.loop = asyncio.get_running_loop()  # live fetches run on the server's loop
+        app.state.metrics = metrics.HubStateCollector(hub)
         app.state.hub = hub
         app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it
         watcher = SourcesAdmin.of(hub).start_watching()  # registry changes made by the CLI
@@ -137,12 +145,15 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
         finally:
             watcher.cancel()
             await hub.aclose()
+            metrics.process_exited()
+            logs.flush()  # every line of this app's life written before it is gone
 
     app = FastAPI(title="Imaging Hub", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(RateLimit, state=app.state)  # inside auth: keyed by the caller
     app.add_middleware(AuthMiddleware)  # request.state.caller for every route
-    app.add_middleware(AuditTrail, state=app.state)  # outermost: logs every answer, 401s too
+    app.add_middleware(AuditTrail, state=app.state)  # logs every API answer, 401s too
+    app.add_middleware(ObservabilityMiddleware)  # outermost: request id, access log, metrics
 
     @app.exception_handler(BadRequest)
     async def bad_request(_request: Request, exc: BadRequest) -> JSONResponse:
@@ -161,6 +172,12 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
             return JSONResponse({"status": "ready"})
         reason = "no index generation to serve yet; run `imaging-hub harvest`"
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text exposition; a worker thread (it reads the index's files)."""
+        state = getattr(request.app.state, "metrics", None)
+        return Response(metrics.render(state), media_type=metrics.CONTENT_TYPE_LATEST)
 
     @app.post("/graphql")
     async def graphql_post(request: Request) -> JSONResponse:
@@ -208,6 +225,38 @@ async def _execute(
         raise BadRequest("`operationName` must be a string")
     hub: Hub = request.app.state.hub
     result = await run_in_threadpool(
-        run_graphql, hub, query, variables, operation_name, allow_mutations, caller_of(request)
+        _observed_graphql, hub, query, variables, operation_name, allow_mutations, request
     )
     return JSONResponse(result)
+
+
+def _secrets(hub: Hub) -> list[str]:
+    """Values the logs must never show: every source's credentials and the cluster's."""
+    values = [v for a in hub.adapters.values() for v in secret_values(a.settings)]
+    cluster = hub.config.index.elasticsearch
+    for env in (cluster.password_env, cluster.api_key_env) if cluster is not None else ():
+        value = os.environ.get(env or "", "").strip()
+        if len(value) >= MIN_SECRET:
+            values.append(value)
+    return values
+
+
+_ROOTS = (schema.graphql_schema.query_type, schema.graphql_schema.mutation_type)
+metrics.OPERATIONS.root_fields = frozenset(f for t in _ROOTS if t is not None for f in t.fields)
+
+
+def _observed_graphql(
+    hub: Hub,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    allow_mutations: bool,
+    request: Request,
+) -> dict[str, Any]:
+    """`run_graphql`, timed and counted per (bounded) operation label, in a worker thread."""
+    operation, field = metrics.OPERATIONS.of(query, operation_name)
+    started = time.perf_counter()
+    result = run_graphql(hub, query, variables, operation_name, allow_mutations, caller_of(request))
+    ok = not result.get("errors")
+    metrics.observe_graphql(operation, field, time.perf_counter() - started, ok)
+    return result

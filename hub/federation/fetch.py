@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from adapters.spi import Adapter, AdapterError, Page, TransientSourceError, Translation
+from hub.observability import metrics, tracing
 from hub.security.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,23 @@ class SourceFetcher:
         self.concurrency = asyncio.Semaphore(4)
 
     async def fetch(self, translation: Translation, deadline_s: float) -> FetchResult:
+        """Fetch, counted in the metrics and traced as a `source.fetch` span."""
+        with tracing.fetch_span(self.adapter.name) as span:
+            result = await self._fetch(translation, deadline_s)
+            tracing.set_attributes(
+                span,
+                status=result.status,
+                latency_ms=result.latency_ms,
+                series=result.count,
+                retries=result.retries,
+            )
+            tracing.set_outcome(span, result.status in ("ok", "partial"), result.message)
+        seconds = result.latency_ms / 1000
+        metrics.observe_fetch(result.source, result.status, seconds, result.retries, result.count)
+        metrics.observe_circuit(result.source, self.breaker.state, self.breaker.failures)
+        return result
+
+    async def _fetch(self, translation: Translation, deadline_s: float) -> FetchResult:
         name = self.adapter.name
         if not self.breaker.allows():
             return FetchResult(name, "skipped", message=f"{name} is failing; circuit breaker open")

@@ -24,6 +24,7 @@ import pyarrow as pa
 from adapters.spi import Adapter, Translation
 from hub.federation.fetch import FetchResult, SourceFetcher
 from hub.index.base import CohortQuery, LiveAnswer, LiveIndex
+from hub.observability import metrics
 from schema.evaluate import matches
 from schema.filters import And, Node, Search
 from schema.record import TEXT_FIELDS
@@ -120,6 +121,7 @@ class Planner:
             key = _cache_key(name, translation)
             if self._fresh_until.get(key, 0.0) > now:
                 statuses[name] = SourceStatus(name, "ok", "answered from the cache", 0.0)
+                metrics.SOURCE_FETCHES.labels(name, "cached").inc()
                 continue
             translations[name] = translation
             deadline = min(adapter.settings.timeout_s, self.deadline_s)
@@ -134,7 +136,8 @@ class Planner:
                 log.debug("preparing %s failed: %s", query, prepared.exception())
         answers: list[LiveAnswer] = []
         for name, task in tasks.items():
-            if not task.done() or task.cancelled():
+            if not task.done() or task.cancelled():  # the fetch itself never got to count it
+                metrics.observe_fetch(name, "timeout", self.deadline_s, 0, 0)
                 statuses[name] = SourceStatus(
                     name,
                     "timeout",
