@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.http import REQUEST_ID
 from hub.security.identity import caller_of
 from hub.security.ratelimit import is_api_path
 
@@ -287,6 +288,7 @@ class AuditTrail:
             "client": client[0] if client else None,
             "method": scope["method"],
             "path": scope["path"],
+            "request_id": REQUEST_ID.get(),  # the same id as the logs and the source calls
         }
         try:
             if len(body) > BODY_LIMIT:

@@ -54,9 +54,12 @@ def test_one_line_per_api_request_with_who_and_what(audited: tuple[TestClient, P
     client, directory = audited
     bearer = {"Authorization": f"Bearer {KEY}"}
     variables = {"f": CT, "t": "lung"}
-    assert client.post(
-        "/graphql", json={"query": COHORT, "variables": variables}, headers=bearer
-    ).is_success
+    answer = client.post(
+        "/graphql",
+        json={"query": COHORT, "variables": variables},
+        headers={**bearer, "X-Request-ID": "workshop-42"},
+    )
+    assert answer.is_success
     assert client.get("/graphql", params={"query": '{ explain(text: "kidney") { source } }'})
     assert client.get("/export", params={"format": "csv", "filter": json.dumps(CT), "limit": 1})
     assert client.post("/cohorts", json={"filter": CT, "text": "chest"}).status_code == 201
@@ -74,6 +77,8 @@ def test_one_line_per_api_request_with_who_and_what(audited: tuple[TestClient, P
     first = entries[0]
     assert first["caller"] == "key:alice" and first["role"] == "reader"
     assert first["client"] == "testclient"
+    assert first["request_id"] == "workshop-42"  # as in the logs and every source call
+    assert len({e["request_id"] for e in entries}) == len(entries)
     assert first["operation"] == {"type": "query", "name": "Counts", "fields": ["cohort"]}
     assert first["questions"] == [{"field": "cohort", "filter": CT, "text": "lung"}]
     assert entries[1]["caller"] is None and entries[1]["role"] == "anonymous"
