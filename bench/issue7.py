@@ -7,9 +7,10 @@ the hub, answers the cohort and writes the file; the parent reports the child's 
 time and peak resident memory (`ru_maxrss` from `wait4`, and the child's own `VmHWM`:
 on Linux a child's ru_maxrss starts at its parent's RSS when forked, so the parent
 stays small and any rebuild runs in a process of its own). Cohorts of ~10k, ~100k and
-~1M series (LUNG, BREAST, everything) in NDJSON and as an s5cmd manifest show whether
-memory grows with the cohort; a child that only answers the counts gives the baseline.
-If the index generation predates `corpus.parquet`, it is rebuilt from the snapshot first.
+~1M series (LUNG, BREAST, everything) in NDJSON, CSV and as an s5cmd manifest show
+whether memory grows with the cohort (`flatness`: each format's peak RSS at ~1M over its
+peak at ~10k); a child that only answers the counts gives the baseline. If the index
+generation predates `corpus.parquet`, it is rebuilt from the snapshot first.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ COHORTS: list[tuple[str, dict[str, Any]]] = [
     ("~100k: body_part BREAST", {"=": {"body_part": "BREAST"}}),
     ("~1M: the whole IDC corpus", {}),
 ]
-FORMATS = ("ndjson", "s5cmd")
+FORMATS = ("ndjson", "csv", "s5cmd")
 
 
 def ensure_corpus(data_dir: Path) -> float | None:
@@ -127,11 +128,20 @@ def child_main(data_dir: str, fmt: str, filter_json: str, output: str) -> None:
 def bench_export(data_dir: Path) -> dict[str, Any]:
     rebuilt = ensure_corpus(data_dir)
     results: dict[str, Any] = {"rebuilt_generation_s": rebuilt}
+    results["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     results["baseline (hub open, counts only, whole corpus)"] = run_child(data_dir, "counts", {})
+    peaks: dict[str, list[float]] = {fmt: [] for fmt in FORMATS}
     for label, filter_json in COHORTS:
         for fmt in FORMATS:
-            results[f"{label} · {fmt}"] = run_child(data_dir, fmt, filter_json)
-            print(f"{label} · {fmt}: {results[f'{label} · {fmt}']}", file=sys.stderr)
+            figures = run_child(data_dir, fmt, filter_json)
+            results[f"{label} · {fmt}"] = figures
+            peaks[fmt].append(figures["peak_rss_mb"])
+            print(f"{label} · {fmt}: {figures}", file=sys.stderr)
+    results["flatness"] = {
+        fmt: {"peak_rss_mb (10k, 100k, 1M)": p, "1M / 10k": round(p[-1] / p[0], 3)}
+        for fmt, p in peaks.items()
+    }
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.cohorts import canonical, cohort_id, data_versions
-from hub.export.records import MANIFEST_COLUMNS, Record, record_chunks
+from hub.export.records import MANIFEST_COLUMNS, RECORD_FILE_COLUMNS, Record, record_chunks
 from hub.export.writers import (
     Chunks,
     Repository,
@@ -93,11 +93,11 @@ class Export:
         return f"{self.name}.{self.format.extension}"
 
     def chunks(self, progress: Callable[[int], Any] | None = None) -> Chunks:
-        columns = None if self.format.kind is None else MANIFEST_COLUMNS
+        columns = RECORD_FILE_COLUMNS if self.format.kind is None else MANIFEST_COLUMNS
         chunks = record_chunks(self.cohort.view, self.limit, columns=columns)
         plan = self.cohort.disclosure.plan
         if plan.restricted:  # visible series only (the view), without counts-only sources
-            chunks = ([plan.scrub(r) for r in chunk] for chunk in chunks)
+            chunks = _scrubbed(chunks, plan.scrub)
         return chunks if progress is None else _counted(chunks, progress)
 
     def text(self, progress: Callable[[int], Any] | None = None) -> Iterator[str]:
@@ -118,10 +118,18 @@ class Export:
                 return wadors_text(chunks, repos, tally)
 
 
+def _scrubbed(chunks: Chunks, scrub: Callable[[Record], Record]) -> Iterator[list[Record]]:
+    for chunk in chunks:
+        yield [scrub(r) for r in chunk]
+        del chunk  # one chunk at a time (see writers.pieces)
+
+
 def _counted(chunks: Chunks, progress: Callable[[int], Any]) -> Iterator[list[Record]]:
     for chunk in chunks:
         yield chunk
-        progress(len(chunk))
+        size = len(chunk)
+        del chunk
+        progress(size)
 
 
 def prepare_export(

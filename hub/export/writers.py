@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -33,6 +33,7 @@ from schema.record import RECORD_COLUMNS
 Chunks = Iterable[list[Record]]
 TCIA_DOWNLOAD_SERVER = "https://nbia.cancerimagingarchive.net/nbia-download/servlet/DownloadServlet"
 DRS_PATH = "/ga4gh/drs/v1/objects/"
+_COLUMNS = list(RECORD_COLUMNS)
 
 
 @dataclass
@@ -53,21 +54,45 @@ class Repository:
     download_server: str | None = None  # TCIA: the NBIA download servlet
 
 
+def pieces(chunks: Chunks, render: Callable[[list[Record]], str]) -> Iterator[str]:
+    """`render(chunk)` of each chunk, skipping empty text. Neither a chunk nor its text
+    is held while the next chunk is made (a `for` loop would hold both until the next
+    one arrives), so a writer holds one chunk at a time, never two."""
+    chunk_iter = iter(chunks)
+    while (text := _render_next(chunk_iter, render)) is not None:
+        if text:
+            yield text
+        del text
+
+
+def _render_next(
+    chunk_iter: Iterator[list[Record]], render: Callable[[list[Record]], str]
+) -> str | None:
+    chunk = next(chunk_iter, None)
+    return None if chunk is None else render(chunk)
+
+
 def csv_text(chunks: Chunks, tally: Tally | None = None) -> Iterator[str]:
     """The canonical columns; `sources` joined with `;`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(RECORD_COLUMNS)
-    yield _drain(buffer)
     sources = RECORD_COLUMNS.index("sources")
-    for chunk in chunks:
-        for record in chunk:
-            row = [record.get(name) for name in RECORD_COLUMNS]
-            row[sources] = ";".join(record.get("sources") or [])
-            writer.writerow(["" if value is None else value for value in row])
+
+    def render(chunk: list[Record]) -> str:
+        rows = [
+            list(r.values()) if list(r) == _COLUMNS else [r.get(n) for n in RECORD_COLUMNS]
+            for r in chunk
+        ]
+        for row in rows:
+            row[sources] = ";".join(row[sources] or [])
+        writer.writerows(rows)  # None is written as an empty field
         if tally is not None:
             tally.written += len(chunk)
-        yield _drain(buffer)
+        return _drain(buffer)
+
+    writer.writerow(RECORD_COLUMNS)
+    yield _drain(buffer)
+    yield from pieces(chunks, render)
 
 
 def _drain(buffer: io.StringIO) -> str:
@@ -78,13 +103,21 @@ def _drain(buffer: io.StringIO) -> str:
 
 
 def ndjson_text(chunks: Chunks, tally: Tally | None = None) -> Iterator[str]:
-    """One JSON object per line, the canonical columns in their order."""
-    for chunk in chunks:
-        lines = [orjson.dumps({n: r.get(n) for n in RECORD_COLUMNS}) for r in chunk]
+    """One JSON object per line, the canonical columns in their order (a record that
+    already has exactly those keys, in that order, is written as it is). Lines go
+    straight into one buffer: orjson gives each result an 8 KB block, so a list of a
+    chunk's lines would cost ten times its text."""
+
+    def render(chunk: list[Record]) -> str:
+        text = bytearray()
+        for r in chunk:
+            line = r if list(r) == _COLUMNS else {n: r.get(n) for n in RECORD_COLUMNS}
+            text += orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
         if tally is not None:
             tally.written += len(chunk)
-        if lines:
-            yield (b"\n".join(lines) + b"\n").decode()
+        return text.decode()
+
+    return pieces(chunks, render)
 
 
 def location(record: Record, repo: Repository) -> str | None:
@@ -106,7 +139,8 @@ def _held(record: Record, repos: list[Repository]) -> list[Repository]:
 
 def s5cmd_text(chunks: Chunks, repos: list[Repository], tally: Tally) -> Iterator[str]:
     """IDC: `cp s3://.../* .` per series (the `series_aws_url` IDC publishes)."""
-    for chunk in chunks:
+
+    def render(chunk: list[Record]) -> str:
         lines: list[str] = []
         for record in chunk:
             urls = {location(record, repo) for repo in _held(record, repos)}
@@ -116,12 +150,20 @@ def s5cmd_text(chunks: Chunks, repos: list[Repository], tally: Tally) -> Iterato
                 continue
             tally.written += 1
             lines += [f"cp {url} .\n" for url in s3]
-        if lines:
-            yield "".join(lines)
+        return "".join(lines)
+
+    return pieces(chunks, render)
 
 
 def tcia_text(chunks: Chunks, repo: Repository, basket: str, tally: Tally) -> Iterator[str]:
     """TCIA: the NBIA Data Retriever's manifest (version 3.0)."""
+
+    def render(chunk: list[Record]) -> str:
+        uids = [r["series_uid"] for r in chunk if _held(r, [repo])]
+        tally.written += len(uids)
+        tally.skipped += len(chunk) - len(uids)
+        return "".join(f"{uid}\n" for uid in uids)
+
     yield (
         f"downloadServerUrl={repo.download_server or TCIA_DOWNLOAD_SERVER}\n"
         "includeAnnotation=true\n"
@@ -130,12 +172,7 @@ def tcia_text(chunks: Chunks, repo: Repository, basket: str, tally: Tally) -> It
         "manifestVersion=3.0\n"
         "ListOfSeriesToDownload=\n"
     )
-    for chunk in chunks:
-        uids = [r["series_uid"] for r in chunk if _held(r, [repo])]
-        tally.written += len(uids)
-        tally.skipped += len(chunk) - len(uids)
-        if uids:
-            yield "\n".join(uids) + "\n"
+    yield from pieces(chunks, render)
 
 
 def drs_object_id(url: str) -> str | None:
@@ -150,10 +187,9 @@ def drs_object_id(url: str) -> str | None:
 
 def gen3_text(chunks: Chunks, repos: list[Repository], tally: Tally) -> Iterator[str]:
     """Gen3: a JSON list of `{object_id, subject_id, commons_url}`, streamed."""
-    yield "["
-    first = True
-    for chunk in chunks:
-        entries: list[bytes] = []
+
+    def render(chunk: list[Record]) -> str:
+        entries = bytearray()
         for record in chunk:
             found = 0
             for repo in _held(record, repos):
@@ -166,20 +202,24 @@ def gen3_text(chunks: Chunks, repos: list[Repository], tally: Tally) -> Iterator
                     entry["subject_id"] = record["patient_id"]
                 if repo.url:
                     entry["commons_url"] = urlsplit(repo.url).hostname
-                entries.append(orjson.dumps(entry))
+                entries += b",\n  " + orjson.dumps(entry)
                 found += 1
             tally.written += int(found > 0)
             tally.skipped += int(found == 0)
-        if entries:
-            text = ",\n  ".join(e.decode() for e in entries)
-            yield ("\n  " if first else ",\n  ") + text
-            first = False
+        return entries.decode()
+
+    yield "["
+    first = True
+    for text in pieces(chunks, render):  # each starts ",\n  ", the first without a comma
+        yield text[1:] if first else text
+        first = False
     yield "\n]\n" if not first else "]\n"
 
 
 def wadors_text(chunks: Chunks, repos: list[Repository], tally: Tally) -> Iterator[str]:
     """DICOMweb: the WADO-RS URL of each series, CRLF-separated as `text/uri-list` is."""
-    for chunk in chunks:
+
+    def render(chunk: list[Record]) -> str:
         lines: list[str] = []
         for record in chunk:
             urls = {_wado_url(record, repo) for repo in _held(record, repos)}
@@ -187,8 +227,9 @@ def wadors_text(chunks: Chunks, repos: list[Repository], tally: Tally) -> Iterat
             tally.written += int(bool(found))
             tally.skipped += int(not found)
             lines += [f"{url}\r\n" for url in found]
-        if lines:
-            yield "".join(lines)
+        return "".join(lines)
+
+    return pieces(chunks, render)
 
 
 def _wado_url(record: Record, repo: Repository) -> str | None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 from hub.export.writers import (
     Repository,
@@ -124,3 +127,55 @@ def test_wadors_urls_use_the_location_or_the_adapters_rule() -> None:
         "http://127.0.0.1:8042/dicom-web/studies/1.2.4/series/1.2.4.1",
     ]
     assert text.endswith("\r\n") and (tally.written, tally.skipped) == (2, 1)
+
+
+def test_records_in_canonical_order_take_the_fast_path_to_the_same_text() -> None:
+    plain = [[{n: r[n] for n in RECORD_COLUMNS} for r in chunk] for chunk in CHUNKS]
+    assert [list(r) for chunk in plain for r in chunk] == [list(RECORD_COLUMNS)] * 4
+    shuffled = [[dict(reversed(r.items())) for r in chunk] for chunk in CHUNKS]
+    for writer in (ndjson_text, csv_text):
+        expected = "".join(writer(CHUNKS))
+        assert "".join(writer(plain)) == expected == "".join(writer(shuffled))
+    assert '"locations"' not in "".join(ndjson_text(CHUNKS))
+
+
+def _one_repository_record(n: int, repo: Repository) -> tuple[dict[str, Any], str]:
+    """A record `repo` holds, and a marker of it that its manifest line contains."""
+    url = {
+        "idc": f"s3://idc-open-data/uuid-{n}/*",
+        "tcia": f"https://nbia.example/{n}",
+        "gen3": f"https://data.midrc.org/ga4gh/drs/v1/objects/dg.MD1R/obj-{n}",
+        "dicomweb": f"http://127.0.0.1:8042/dicom-web/studies/1.2.{n}/series/1.2.{n}.1",
+    }[repo.kind]
+    marker = {"idc": f"uuid-{n}/", "gen3": f"obj-{n}"}.get(repo.kind, f"1.2.{n}.1")
+    return record(n, [repo.name], {repo.name: url}), marker
+
+
+Writer = Callable[[Iterator[list[dict[str, Any]]], Repository], Iterator[str]]
+WRITERS: dict[str, tuple[Repository, Writer]] = {
+    "csv": (IDC, lambda chunks, repo: csv_text(chunks, Tally())),
+    "ndjson": (IDC, lambda chunks, repo: ndjson_text(chunks, Tally())),
+    "s5cmd": (IDC, lambda chunks, repo: s5cmd_text(chunks, [repo], Tally())),
+    "tcia": (TCIA, lambda chunks, repo: tcia_text(chunks, repo, "b.tcia", Tally())),
+    "gen3": (MIDRC, lambda chunks, repo: gen3_text(chunks, [repo], Tally())),
+    "wadors": (ORTHANC, lambda chunks, repo: wadors_text(chunks, [repo], Tally())),
+}
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_every_writer_hands_out_a_chunk_before_it_reads_the_next(name: str) -> None:
+    """What keeps an export's memory flat: no writer reads ahead or collects chunks, so
+    it never holds more than one. Each chunk's text must be out before the writer asks
+    for the next chunk."""
+    repo, writer = WRITERS[name]
+    out: list[str] = []
+
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        for n in range(1, 6):
+            yield [_one_repository_record(n, repo)[0]]
+            marker = _one_repository_record(n, repo)[1]
+            assert marker in "".join(out), f"{name}: chunk {n} not written before the next"
+
+    for piece in writer(chunks(), repo):
+        out.append(piece)
+    assert all(_one_repository_record(n, repo)[1] in "".join(out) for n in range(1, 6))
