@@ -332,11 +332,27 @@ class ColumnStore:
         return [name for slot, name in enumerate(self.source_names) if bits & (1 << slot)]
 
     def per_source(self, rows: Rows) -> dict[str, int]:
-        bits = self.codes("source.bits")[rows]
-        return {
-            name: int(np.count_nonzero(bits & np.uint64(1 << slot)))
-            for slot, name in enumerate(self.source_names)
-        }
+        """Selected rows per source. A source every row (or no row) belongs to, as IDC
+        in a harvest of IDC alone, is counted without reading the bits at `rows`."""
+        counts: dict[str, int] = {}
+        bits: np.ndarray | None = None
+        for slot, name in enumerate(self.source_names):
+            share = self._slot_share(slot)
+            if share != "some":
+                counts[name] = len(rows) if share == "all" else 0
+                continue
+            if bits is None:
+                bits = self.codes("source.bits")[rows]
+            counts[name] = int(np.count_nonzero(bits & np.uint64(1 << slot)))
+        return counts
+
+    def _slot_share(self, slot: int) -> str:
+        """'all', 'none' or 'some': which rows of the whole store carry a source's bit."""
+        cache = self.__dict__.setdefault("_slot_shares", {})
+        if slot not in cache:
+            held = int(np.count_nonzero(self.codes("source.bits") & np.uint64(1 << slot)))
+            cache[slot] = "all" if held == self.rows else "none" if held == 0 else "some"
+        return cache[slot]  # type: ignore[no-any-return]
 
 
 def _equals_any(column: npt.NDArray[Any], wanted: Sequence[Any] | npt.NDArray[Any]) -> Mask:

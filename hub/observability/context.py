@@ -9,7 +9,7 @@ request causes.
 
 from __future__ import annotations
 
-import os
+import random
 import re
 
 from adapters.http import REQUEST_ID
@@ -29,8 +29,10 @@ a header (no spaces, quotes, control characters or non-ASCII)."""
 
 
 def new_request_id() -> str:
-    """A fresh random id: 128 bits as 32 hex digits, as a UUID4 but cheaper to make."""
-    return os.urandom(16).hex()
+    """A fresh random id: 128 bits as 32 hex digits. An id only has to be unique, not
+    unguessable, so it comes from `random` rather than the kernel (os.urandom was 2% of
+    the server's time under load)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def request_id_from(header: bytes | None) -> str:

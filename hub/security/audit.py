@@ -87,9 +87,12 @@ class AuditLog:
     def write(self, entry: Mapping[str, Any], when: dt.datetime) -> None:
         """Append one entry as one line, in one write to an O_APPEND descriptor."""
         line = _dumps(entry) + b"\n"
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(self.path_for(when), flags, 0o600)
+        try:
+            fd = os.open(self.path_for(when), flags, 0o600)
+        except FileNotFoundError:  # the first line, or the directory was removed
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path_for(when), flags, 0o600)
         try:
             view = memoryview(line)
             while view:
