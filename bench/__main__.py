@@ -1,8 +1,11 @@
-"""`python -m bench {harvest,query,federation,scale,ui,export,all} [--data-dir D] [--runs N]`.
+"""`python -m bench {harvest,query,federation,scale,ui,export,load,soak,all} [--data-dir D] ...`.
 
 `scale` (issue 4, the Elasticsearch/OpenSearch backend) runs only when asked for by name:
 it ingests the full corpus into a cluster, which takes minutes. So does `ui` (issue 8,
 facet click to counts in headless Chromium), which needs the Debian `chromium` package.
+So do `load` and `soak` (issue 9: the hub as a server under many clients; see
+docs/load-testing.md): `load [--workers N] [--clients 32] [--seconds 60] [--faulty]`,
+`soak [--minutes 10] [--rate 75]`.
 """
 
 from __future__ import annotations
@@ -16,16 +19,34 @@ from bench.issue3 import bench_federation
 from bench.issue4 import bench_scale
 from bench.issue7 import bench_export
 from bench.issue8 import bench_ui
+from bench.issue9 import bench_faulty, bench_load, bench_soak
+from bench.load.report import dumps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "what", choices=["harvest", "query", "federation", "scale", "ui", "export", "all"]
+        "what",
+        choices=["harvest", "query", "federation", "scale", "ui", "export", "load", "soak", "all"],
     )
     parser.add_argument("--data-dir", type=Path, default=Path(".hub-bench"))
     parser.add_argument("--runs", type=int, default=0, help="default: 3 for harvest, 30 for query")
+    load = parser.add_argument_group("load and soak (issue 9)")
+    load.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    load.add_argument("--clients", type=int, default=32, help="concurrent clients (load)")
+    load.add_argument("--seconds", type=float, default=60.0, help="measured seconds (load)")
+    load.add_argument("--warmup", type=float, help="unmeasured seconds first (default 5; soak 30)")
+    load.add_argument("--minutes", type=float, default=10.0, help="soak length")
+    load.add_argument("--rate", type=float, default=75.0, help="soak questions per second")
+    load.add_argument("--seed", type=int, default=9, help="seed of the question mix")
+    load.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, s")
+    load.add_argument("--faulty", action="store_true", help="load: add failing live sources")
+    load.add_argument("--profile", action="store_true", help="load: py-spy the workers")
+    load.add_argument("--out", type=Path, help="also write the JSON report here")
     args = parser.parse_args()
+    if args.what in ("load", "soak"):
+        print(_load(args))
+        return
     if args.what in ("harvest", "all"):
         print(json.dumps({"harvest": bench_harvest(args.data_dir, args.runs or 3)}, indent=2))
     if args.what in ("query", "all"):
@@ -39,6 +60,25 @@ def main() -> None:
         print(json.dumps({"ui": bench_ui(args.data_dir, args.runs or 20)}, indent=2))
     if args.what == "export":  # issue 7: exports of the whole corpus, in child processes
         print(json.dumps({"export": bench_export(args.data_dir)}, indent=2))
+
+
+def _load(args: argparse.Namespace) -> str:
+    warmup = args.warmup if args.warmup is not None else (30.0 if args.what == "soak" else 5.0)
+    common = {"warmup_s": warmup, "seed": args.seed, "timeout_s": args.timeout}
+    if args.what == "soak":
+        report = bench_soak(args.data_dir, args.workers, args.minutes, args.rate, **common)
+    elif args.profile:
+        report = bench_load(
+            args.data_dir, args.workers, args.clients, args.seconds, profile=True, **common
+        )
+    elif args.faulty:
+        report = bench_faulty(args.data_dir, args.workers, args.clients, args.seconds, **common)
+    else:
+        report = bench_load(args.data_dir, args.workers, args.clients, args.seconds, **common)
+    text = dumps({args.what + ("_faulty" if args.faulty else ""): report})
+    if args.out:
+        args.out.write_text(text + "\n")
+    return text
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,20 +101,34 @@ def harvest(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Worker processes; each holds its own hub (use one per core)."
+        ),
+    ] = 1,
+    harvest_first: Annotated[
+        bool | None,
+        typer.Option(
+            "--harvest/--no-harvest",
+            help="Harvest before serving. Default: only when an embedded index is empty; "
+            "never into Elasticsearch (a shared cluster is filled by `imaging-hub harvest`).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Serve GraphQL at /graphql (GraphiQL in a browser). Harvests first if the index is empty."""
+    """Serve GraphQL at /graphql (GraphiQL in a browser). Harvests first if the embedded
+    index is empty."""
     import uvicorn
-
-    from hub.api.app import create_app
 
     cfg = _config(config, data_dir)
     hub = _hub(cfg)
-    if not hub.index.ready():
-        console.print(
-            f"No index in {cfg.hub.data_dir}: harvesting {', '.join(hub.harvestable())} first."
-        )
+    if harvest_first is None:
+        harvest_first = cfg.hub.index == "embedded" and not hub.index.ready()
+    asyncio.run(hub.aclose())
+    if harvest_first:
+        console.print(f"Harvesting {', '.join(hub.harvestable())} into the index first.")
         # A child process does the harvest so the server starts with a small heap.
         argv = [sys.executable, "-m", "hub", "harvest", "--data-dir", str(cfg.hub.data_dir)]
         if config:
@@ -121,9 +136,21 @@ def serve(
         if subprocess.run(argv, check=False).returncode != 0:
             err.print("[red]the first harvest failed; not serving an empty index[/red]")
             raise typer.Exit(1)
-    asyncio.run(hub.aclose())
-    console.print(f"Imaging Hub on http://{host}:{port}/graphql")
-    uvicorn.run(create_app(cfg), host=host, port=port, log_level=cfg.hub.log_level)
+    elif cfg.hub.index == "elasticsearch":
+        console.print("Not harvesting into Elasticsearch on start (pass --harvest to).")
+    # Each worker builds its app from the environment (hub.api.asgi), after the fork.
+    if config:
+        os.environ["HUB_CONFIG"] = str(Path(config).resolve())
+    os.environ["HUB_DATA_DIR"] = str(Path(cfg.hub.data_dir).resolve())
+    console.print(f"Imaging Hub on http://{host}:{port}/graphql ({workers} worker(s))")
+    uvicorn.run(
+        "hub.api.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=cfg.hub.log_level,
+    )
 
 
 @app.command()
