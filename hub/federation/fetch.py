@@ -55,13 +55,24 @@ class CircuitBreaker:
     cooldown_s: float = 30.0
     failures: int = 0
     opened_at: float | None = None
+    probe_at: float | None = None
+    """Half-open lets one question through to try the source; the others still skip it
+    until that one has answered, so they do not all queue behind a source still hanging.
+    A probe that never answers (its question was cancelled) gives way after a cooldown."""
 
     def allows(self) -> bool:
+        """Whether to ask the source now; when half-open, True for the one probe only."""
         if self.opened_at is None:
             return True
-        return time.monotonic() - self.opened_at >= self.cooldown_s  # half-open: one try
+        now = time.monotonic()
+        probing = self.probe_at is not None and now - self.probe_at < self.cooldown_s
+        if probing or not self._cooled_down():
+            return False
+        self.probe_at = now
+        return True
 
     def record(self, ok: bool) -> None:
+        self.probe_at = None
         if ok:
             self.failures, self.opened_at = 0, None
             return
@@ -69,11 +80,14 @@ class CircuitBreaker:
         if self.failures >= self.threshold:
             self.opened_at = time.monotonic()
 
+    def _cooled_down(self) -> bool:
+        return self.opened_at is not None and time.monotonic() - self.opened_at >= self.cooldown_s
+
     @property
     def state(self) -> str:
         if self.opened_at is None:
             return "closed"
-        return "half-open" if self.allows() else "open"
+        return "half-open" if self._cooled_down() else "open"
 
 
 @dataclass
@@ -115,17 +129,21 @@ class SourceFetcher:
             return FetchResult(name, "skipped", message=f"{name} is failing; circuit breaker open")
         started = time.perf_counter()
         result = FetchResult(name, "ok")
-        async with self.concurrency:
-            try:
-                await asyncio.wait_for(self._walk(translation, result), timeout=deadline_s)
-            except TimeoutError:
-                result.status = "partial" if result.batches else "timeout"
-                result.message = f"{name} did not finish within {deadline_s:g} s" + (
-                    f"; {result.count} series arrived before the deadline" if result.batches else ""
-                )
-            except AdapterError as exc:
-                result.status = "partial" if result.batches else "error"
-                result.message = redact(str(exc), self.adapter.settings)  # a server's echo
+
+        async def bounded_walk() -> None:  # waiting for a slot counts against the deadline
+            async with self.concurrency:
+                await self._walk(translation, result)
+
+        try:
+            await asyncio.wait_for(bounded_walk(), timeout=deadline_s)
+        except TimeoutError:
+            result.status = "partial" if result.batches else "timeout"
+            result.message = f"{name} did not finish within {deadline_s:g} s" + (
+                f"; {result.count} series arrived before the deadline" if result.batches else ""
+            )
+        except AdapterError as exc:
+            result.status = "partial" if result.batches else "error"
+            result.message = redact(str(exc), self.adapter.settings)  # a server's echo
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         self.breaker.record(result.status == "ok")
         if result.status == "ok":

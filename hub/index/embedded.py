@@ -50,7 +50,7 @@ from schema.filters import MATCH_ALL, And, Node, Search, fields_used
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
-MEMO_BYTES = 256 * 1024 * 1024
+MEMO_BYTES = 64 * 1024 * 1024
 """Row selections and rankings remembered per process (see `Memo`); an IDC-wide
 selection is 8 MB, a typical one well under 1 MB."""
 RANKING_MIN = 1024
@@ -283,7 +283,10 @@ class EmbeddedCohort:
             raise QueryError(
                 "sorting on more than one field is not supported yet; give one sort key"
             )
-        signature = repr((self.gen.name, self.gen.live_version, self.node, sort))
+        # Not the live version: every other question's live answers move it, and a cursor
+        # must survive them. Live series come after the harvested ones in row order, so
+        # default pages stay put; sorted pages may shift if a live answer changed.
+        signature = repr((self.gen.name, self.node, sort))
         start = _decode_cursor(after, signature) if after else 0
         total = len(self.rows)
         ranking = None

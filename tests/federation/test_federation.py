@@ -196,3 +196,19 @@ def test_a_fresh_answer_is_reused_within_its_cache_time(make_hub: Any) -> None:
     assert results["cached"].status == "ok" and results["cached"].count == SERIES
     assert "cache" in results["cached"].message
     assert _statuses(hub, other)["cached"] == ("ok", 0)
+
+
+def test_a_cursor_survives_other_questions_live_answers(make_hub: Any) -> None:
+    """Every question with live sources merges their answers anew; a page-2 cursor taken
+    before another question must still work after it."""
+    with FaultServer("ok", SERIES) as ok:
+        hub = make_hub(_live("ok", ok))
+        first = hub.cohort(None, None).view
+        page = first.series(10, None, [])
+        hub.cohort({"=": {"modality": "CT"}}, None)  # another question: live answers merged
+        later = hub.cohort(None, None).view
+        assert later.gen.live_version != first.gen.live_version
+        following = later.series(10, page.end_cursor, [])
+    assert following.nodes
+    seen = {n["series_uid"] for n in page.nodes}
+    assert not seen & {n["series_uid"] for n in following.nodes}
