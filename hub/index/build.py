@@ -25,6 +25,7 @@ import tantivy
 
 from adapters.batch import ARROW_SCHEMA
 from hub.index.columns import KEYWORD_COLUMNS, NUMERIC_COLUMNS, encode_columns
+from hub.index.merge import merged_columns_sql, sql_literal
 from hub.index.snapshots import Snapshot
 from hub.index.tantivy_query import (
     FETCHED_AT,
@@ -55,20 +56,17 @@ def merged_sql(snapshots: Sequence[Snapshot], priorities: dict[str, int]) -> tup
 
 
 def merge_sql(copies: str, one_source: bool) -> str:
-    """One row per series from all copies (a `_prio` column: lowest wins field values;
-    `sources` is the union), numbered from 0 in browse order."""
+    """One row per series from all copies (a `_prio` column: lowest wins field values,
+    ties by source name; `sources` is the union, see `hub.index.merge`), numbered from 0
+    in browse order."""
     order = "ORDER BY " + ", ".join(BROWSE)
     number = f"(row_number() OVER ({order}) - 1)::UBIGINT AS row"
     if one_source:  # nothing to merge
         return f"SELECT {number}, * EXCLUDE (_prio) FROM ({copies})"
-    columns = [c for c in FIELDS if c != "source"] + ["viewer_url", "download_url", "fetched_at"]
-    picked = ", ".join(f"arg_min({c}, _prio) AS {c}" for c in columns)
     sql = f"""
         WITH all_copies AS ({copies}),
         merged AS (
-          SELECT arg_min(source, _prio) AS source,
-                 list_sort(list_distinct(flatten(list(sources)))) AS sources,
-                 {picked.replace("arg_min(series_uid, _prio) AS series_uid", "series_uid")}
+          SELECT {merged_columns_sql("(_prio, source)")}
           FROM all_copies GROUP BY series_uid
         )
         SELECT {number}, * FROM merged
@@ -176,7 +174,7 @@ def corpus_sql(snapshots: Sequence[Snapshot]) -> str:
                    CASE WHEN c.download_url IS NULL THEN []::{located} ELSE {one} END AS locations
                    FROM corpus c ORDER BY c.row"""
     copies = " UNION ALL ".join(
-        f"SELECT source, series_uid, download_url FROM read_parquet({_literal(str(s.path))})"
+        f"SELECT source, series_uid, download_url FROM read_parquet({sql_literal(str(s.path))})"
         for s in snapshots
     )
     return f"""
@@ -191,17 +189,12 @@ def corpus_sql(snapshots: Sequence[Snapshot]) -> str:
     """
 
 
-def _literal(text: str) -> str:
-    """A SQL string literal (COPY takes no prepared parameters; paths are our own)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _write_corpus(
     con: duckdb.DuckDBPyConnection, path: Path, snapshots: Sequence[Snapshot]
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     con.execute(
-        f"COPY ({corpus_sql(snapshots)}) TO {_literal(str(path))} "
+        f"COPY ({corpus_sql(snapshots)}) TO {sql_literal(str(path))} "
         f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CORPUS_ROW_GROUP})"
     )
 

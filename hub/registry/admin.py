@@ -34,7 +34,6 @@ from adapters.registry import discover_adapters
 from adapters.spi import Adapter, AdapterError, SourceSettings
 from hub.index.build import build_generation
 from hub.index.elastic.backend import ElasticIndex
-from hub.index.embedded import EmbeddedIndex
 from hub.registry.store import (
     DisabledSource,
     Entry,
@@ -237,8 +236,8 @@ class SourcesAdmin:
             self.hub.disabled = disabled
             self.hub.planner.set_sources(new)
             self._stamp = stamp
-            if isinstance(self.hub.index, EmbeddedIndex):
-                self.hub.index.reopen({a.name for a in left if a.settings.mode == "live"})
+            # both backends: drop the live answers of live sources that left
+            self.hub.index.reopen({a.name for a in left if a.settings.mode == "live"})
             self._close_later(left)
             if reindex and self._indexed() != before:
                 self.reindex()

@@ -177,9 +177,9 @@ def test_mode_comes_from_the_servers_answer(
 ) -> None:
     """auto asks `GET /`; the Elasticsearch media type sent to an OpenSearch server is
     refused with a hint (a real Elasticsearch accepts it: there is nothing to check)."""
-    from hub.index.elastic.client import detect_mode
+    from hub.index.elastic.client import detect_server
 
-    detected = elastic_small.runner.run(detect_mode(elastic_small.settings))
+    detected = elastic_small.runner.run(detect_server(elastic_small.settings)).mode
     info = elastic_small.runner.run(_root(elastic_small))
     distribution = info.get("version", {}).get("distribution")
     expected = "opensearch" if distribution == "opensearch" else "elasticsearch"

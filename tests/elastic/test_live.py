@@ -74,3 +74,47 @@ def test_live_answers_merge_like_the_embedded_tier(
     index.add_live_many([LiveAnswer("orthanc", [], 300.0, 50)])
     assert_same(embedded(tmp_path, priorities), index)
     assert index.cohort(CohortQuery(parse_filter(None))).counts() == before
+
+
+def test_a_live_source_that_leaves_is_dropped_at_once(
+    kits: pa.Table, tmp_path: Path, make_elastic: Callable[..., ElasticIndex]
+) -> None:
+    """`reopen(drop_live)` (a live source disabled or removed at runtime, see
+    hub/registry/admin.py): its answers stop counting at once on both backends, and
+    the series it shared are merged again from the copies that remain."""
+    write(tmp_path, "idc", kits.slice(0, 200))
+    priorities = {"idc": 100}
+    index = make_elastic()
+    publish(index, tmp_path, priorities)
+    reference = embedded(tmp_path, priorities)
+    before = index.cohort(CohortQuery(parse_filter(None))).counts()
+    only_tcia = renamed(kits.slice(0, 50), ".77")
+    tcia = pa.concat_tables([as_source(kits.slice(100, 100), "tcia", modality="MR"), only_tcia])
+    orthanc = pa.concat_tables(  # shares 20 of TCIA's own series, with a better priority
+        [
+            _with(only_tcia.slice(0, 20), "manufacturer", ["ORTHANC-MAKER"] * 20),
+            as_source(kits.slice(150, 10), "orthanc"),
+        ]
+    )
+    answers = [
+        LiveAnswer("tcia", tcia.to_batches(max_chunksize=40), 300.0, 100),
+        LiveAnswer("orthanc", as_source(orthanc, "orthanc").to_batches(), 300.0, 50),
+    ]
+    for backend in (reference, index):
+        backend.add_live_many(answers)
+    assert_same(reference, index, ordered=False)
+    maker = CohortQuery(parse_filter({"=": {"manufacturer": "ORTHANC-MAKER"}}))
+    assert index.cohort(maker).counts().series == 20
+
+    for backend in (reference, index):
+        backend.reopen({"orthanc"})
+    assert_same(reference, index, ordered=False)
+    assert index.cohort(maker).counts().series == 0  # TCIA's own record again
+    gone = CohortQuery(parse_filter({"=": {"source": "orthanc"}}))
+    assert index.cohort(gone).counts().series == 0
+    assert [i.source for i in index.served().indices if i.kind == "live"] == ["tcia"]
+
+    for backend in (reference, index):
+        backend.reopen({"tcia"})
+    assert_same(embedded(tmp_path, priorities), index)
+    assert index.cohort(CohortQuery(parse_filter(None))).counts() == before

@@ -14,18 +14,18 @@ alias `<prefix>-<source>`; all current indices behind the read alias `<prefix>-a
 A harvest builds its new index aside and moves both aliases in ONE `_aliases` call;
 until then, and if it fails or dies, queries answer from the previous index.
 
-De-duplication. The same series held by several sources (IDC mirrors TCIA) must be
-one hit, counted once, listing every source, with each field from the source with the
-lowest priority number that has a value (the embedded merge, `build.merge_sql`). Every
-source's index holds its own copy of the series, and all copies of a shared series
-carry the same merged record, `sources` = all holders, and `primary: true` on exactly
-one copy (the winning source's). Every query filters `primary: true`, so counts,
-facets, histograms and pages over `<prefix>-all` see each series once. Documents are
-computed at ingest from the current snapshots of all sources; after a source is
-re-harvested, the copies of series whose overlap changed are rewritten in the other
-sources' indices by `_id` (= series_uid), found by comparing a stored `doc_hash` with
-what the snapshots say. That reconciling runs after every publish, so a run that died
-between its swap and its reconcile is repaired by the next one.
+De-duplication. The same series held by several sources (IDC mirrors TCIA) must be one
+hit, counted once, listing every source, with each field from the source with the lowest
+priority number that has a value (the embedded merge: both build it with
+`hub.index.merge`). Every source's index holds its own copy of the series, and all
+copies of a shared series carry the same merged record, `sources` = all holders, and
+`primary: true` on exactly one copy (the winning source's). Every query filters
+`primary: true`, so counts, facets, histograms and pages over `<prefix>-all` see each
+series once. Documents are computed at ingest from the current snapshots of all sources;
+after a source is re-harvested, the copies of series whose overlap changed are rewritten
+in the other sources' indices by `_id` (= series_uid), found by comparing a stored
+`doc_hash` with what the snapshots say. That reconciling runs after every publish, so a
+run that died between its swap and its reconcile is repaired by the next one.
 
 Exact counts. Series: the hits total (`track_total_hits`). Studies and patients: the
 number of buckets of a composite aggregation on `study_uid` / `patient_key`

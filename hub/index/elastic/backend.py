@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -21,7 +21,7 @@ from elasticsearch import AsyncElasticsearch
 
 from hub.config import ConfigError
 from hub.index.base import CohortQuery, IndexNotReady, LiveAnswer, SourceSnapshotInfo
-from hub.index.elastic.client import build_client, detect_mode
+from hub.index.elastic.client import build_client, detect_server
 from hub.index.elastic.cohort import DAY_MS, ElasticCohort
 from hub.index.elastic.errors import guarded
 from hub.index.elastic.layout import IndexInfo, Layout
@@ -72,8 +72,8 @@ class ElasticIndex:
     async def client(self) -> AsyncElasticsearch:
         async with self._client_lock:
             if self._client is None:
-                mode = await detect_mode(self.settings)
-                self._client = build_client(self.settings, mode)
+                server = await detect_server(self.settings)
+                self._client = build_client(self.settings, server)
             return self._client
 
     async def search(self, **body: Any) -> dict[str, Any]:
@@ -195,6 +195,23 @@ class ElasticIndex:
                 await LiveWriter(client, self.settings, self._ttls).add(answers, serving)
 
         self.runner.run(run())
+        with self._lock:
+            self._served = None
+
+    def reopen(self, drop_live: Collection[str] = ()) -> None:
+        """After a runtime source change (hub/registry/admin.py), as the embedded index
+        does: forget the live answers of `drop_live` now (see `LiveWriter.drop`), and
+        look up what the read alias serves again on the next question."""
+        if drop_live:
+
+            async def run() -> None:
+                client = await self.client()
+                async with self._live_lock:
+                    serving = await self.layout.serving(client)
+                    writer = LiveWriter(client, self.settings, self._ttls)
+                    await writer.drop(set(drop_live), serving)
+
+            self.runner.run(run())
         with self._lock:
             self._served = None
 

@@ -1,10 +1,14 @@
 """Building the async cluster client, in Elasticsearch or OpenSearch mode.
 
 The `elasticsearch` client (v9) sends `application/vnd.elasticsearch+json;
-compatible-with=9`, which OpenSearch-family servers answer with 406, and refuses any
-server that does not send `X-Elastic-Product: Elasticsearch`. In OpenSearch mode a
-small transport node (`PlainJsonNode`) sends plain `application/json` instead and
-vouches for the server. `mode = "auto"` asks the server's own `GET /` which it is.
+compatible-with=9`, which OpenSearch-family servers answer with 406, an Elasticsearch
+8.x server with 400 ("Accept version must be either version 8 or 7"), and refuses any
+server that does not send `X-Elastic-Product: Elasticsearch`. So the media type is
+chosen from the server's own `GET /` (`Server`): OpenSearch (`version.distribution`)
+gets plain `application/json` from a small transport node (`PlainJsonNode`, which also
+vouches for the server); Elasticsearch gets `compatible-with=<its major version>`
+when that is older than the client's (`CompatNode`). `mode = "auto"` also takes the
+product from that answer; an explicit mode is trusted for the product.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+import elasticsearch
 from elastic_transport import HttpHeaders, HttpxAsyncHttpNode
 from elastic_transport._node import NodeApiResponse
 from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import AsyncElasticsearch
+from elasticsearch._version import __versionstr__ as elasticsearch_version
 
-from hub.index.elastic.errors import guarded
+from hub.index.elastic.errors import ElasticAuthError, guarded
 from hub.index.elastic.settings import ElasticSettings
 
 try:  # orjson is a hub dependency; parsing big aggregation answers is 3x faster with it
@@ -33,6 +39,71 @@ log = logging.getLogger(__name__)
 Mode = Literal["elasticsearch", "opensearch"]
 COMPAT_MEDIA = re.compile(r"application/vnd\.elasticsearch\+([\w-]+)\s*;\s*compatible-with=\d+")
 RETRY_STATUS = (429, 502, 503, 504)
+CLIENT_MAJOR = int(elasticsearch_version.partition(".")[0])
+OLDEST_COMPAT = 7  # the first major that understands `compatible-with` (7.11)
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """What the client must speak: the product, and for Elasticsearch the major version
+    named in `compatible-with` (the client's own when the server is as new or newer)."""
+
+    mode: Mode
+    compat: int = CLIENT_MAJOR
+
+
+def server_from_info(body: Any, configured: str = "auto") -> Server:
+    """`Server` from the body of `GET /` (a real answer's shape, see the tests)."""
+    version = (body.get("version") if isinstance(body, dict) else None) or {}
+    if configured == "opensearch" or (
+        configured == "auto" and version.get("distribution") == "opensearch"
+    ):
+        return Server("opensearch")
+    if version.get("distribution") == "opensearch":  # told it is Elasticsearch: trust that
+        return Server("elasticsearch")
+    match = re.match(r"(\d+)\.", str(version.get("number", "")))
+    major = int(match.group(1)) if match else CLIENT_MAJOR
+    return Server("elasticsearch", max(OLDEST_COMPAT, min(major, CLIENT_MAJOR)))
+
+
+def _media(headers: HttpHeaders | None, replacement: str) -> HttpHeaders | None:
+    """`headers` with the compatibility media type of Accept/Content-Type rewritten."""
+    if not headers:
+        return headers
+    headers = headers.copy()
+    for name in ("accept", "content-type"):
+        value = headers.get(name)
+        if value:
+            headers[name] = COMPAT_MEDIA.sub(replacement, value)
+    return headers
+
+
+class CompatNode(HttpxAsyncHttpNode):
+    """An httpx node that asks an older Elasticsearch for its own major's compatibility."""
+
+    compat: ClassVar[int] = CLIENT_MAJOR
+
+    async def perform_request(  # type: ignore[override]
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: HttpHeaders | None = None,
+        request_timeout: DefaultType | float | None = DEFAULT,
+    ) -> NodeApiResponse:
+        headers = _media(
+            headers, rf"application/vnd.elasticsearch+\1; compatible-with={self.compat}"
+        )
+        return await super().perform_request(
+            method, target, body=body, headers=headers, request_timeout=request_timeout
+        )
+
+
+def compat_node(major: int) -> type[HttpxAsyncHttpNode]:
+    """The node class for an Elasticsearch server of `major` (the stock one if current)."""
+    if major >= CLIENT_MAJOR:
+        return HttpxAsyncHttpNode
+    return type(f"CompatNode{major}", (CompatNode,), {"compat": major})
 
 
 class PlainJsonNode(HttpxAsyncHttpNode):
@@ -46,12 +117,7 @@ class PlainJsonNode(HttpxAsyncHttpNode):
         headers: HttpHeaders | None = None,
         request_timeout: DefaultType | float | None = DEFAULT,
     ) -> NodeApiResponse:
-        if headers:
-            headers = headers.copy()
-            for name in ("accept", "content-type"):
-                value = headers.get(name)
-                if value:
-                    headers[name] = COMPAT_MEDIA.sub(r"application/\1", value)
+        headers = _media(headers, r"application/\1")
         response = await super().perform_request(
             method, target, body=body, headers=headers, request_timeout=request_timeout
         )
@@ -62,8 +128,8 @@ class PlainJsonNode(HttpxAsyncHttpNode):
         return NodeApiResponse(dataclasses.replace(response.meta, headers=vouched), response.body)
 
 
-def build_client(settings: ElasticSettings, mode: Mode) -> AsyncElasticsearch:
-    """A client for `mode`; credentials are read from the environment here, and only here."""
+def build_client(settings: ElasticSettings, server: Server) -> AsyncElasticsearch:
+    """A client for `server`; credentials are read from the environment here, and only here."""
     options: dict[str, Any] = {}
     auth = settings.basic_auth()
     if auth is not None:
@@ -78,7 +144,7 @@ def build_client(settings: ElasticSettings, mode: Mode) -> AsyncElasticsearch:
             options["ca_certs"] = str(settings.ca_certs)
     return AsyncElasticsearch(
         settings.url,
-        node_class=PlainJsonNode if mode == "opensearch" else HttpxAsyncHttpNode,
+        node_class=PlainJsonNode if server.mode == "opensearch" else compat_node(server.compat),
         request_timeout=settings.request_timeout_s,
         retry_on_status=RETRY_STATUS,
         retry_on_timeout=True,
@@ -88,16 +154,26 @@ def build_client(settings: ElasticSettings, mode: Mode) -> AsyncElasticsearch:
     )
 
 
-async def detect_mode(settings: ElasticSettings) -> Mode:
-    """The configured mode, or for "auto" what the server's `GET /` says it is."""
-    if settings.mode != "auto":
-        return settings.mode
-    probe = build_client(settings, "opensearch")  # plain JSON: both products accept it
+async def detect_server(settings: ElasticSettings) -> Server:
+    """What the server's `GET /` says it is (see `server_from_info`); OpenSearch mode
+    needs no answer. A user not allowed `GET /` (HTTP 403: it needs the `monitor`
+    privilege) gets the configured mode at the client's own version."""
+    if settings.mode == "opensearch":
+        return Server("opensearch")
+    probe = build_client(settings, Server("opensearch"))  # plain JSON: every server takes it
     try:
         info = await guarded(settings, probe.info)
+    except ElasticAuthError as exc:
+        if settings.mode == "auto" or not isinstance(
+            exc.__cause__, elasticsearch.AuthorizationException
+        ):
+            raise
+        log.warning(
+            "%s: GET / is not allowed; assuming Elasticsearch %d", settings.url, CLIENT_MAJOR
+        )
+        return Server("elasticsearch")
     finally:
         await probe.close()
-    distribution = (info.body.get("version") or {}).get("distribution")
-    mode: Mode = "opensearch" if distribution == "opensearch" else "elasticsearch"
-    log.info("%s is %s (version %s)", settings.url, mode, info.body.get("version", {}))
-    return mode
+    server = server_from_info(info.body, settings.mode)
+    log.info("%s is %s (version %s)", settings.url, server, info.body.get("version", {}))
+    return server

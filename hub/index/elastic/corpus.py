@@ -1,8 +1,8 @@
 """The documents each source's index should hold, computed with DuckDB from snapshots.
 
 A series held by several sources is "shared". Every copy of a shared series carries
-the same merged record, exactly as `hub.index.build.merge_sql` merges for the
-embedded index: per column, the non-null value of the source with the lowest
+the same merged record, made by the very SQL the embedded index merges with
+(`hub.index.merge`): per column, the non-null value of the source with the lowest
 priority number (ties by source name), `sources` the union; `primary` is true only
 in the winning source's copy. Unshared series are the source's own record.
 
@@ -21,17 +21,12 @@ import duckdb
 import pyarrow as pa
 
 from adapters.batch import ARROW_SCHEMA
+from hub.index.merge import EXTRA_COLUMNS, merged_columns_sql, sql_literal
 from hub.index.snapshots import Snapshot
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
-EXTRA_COLUMNS = ("viewer_url", "download_url", "fetched_at")
-MERGED_COLUMNS = [c for c in FIELDS if c not in ("source", "series_uid")] + list(EXTRA_COLUMNS)
 WORD_SPLIT = r"[^\pL\pN]"  # schema.evaluate.tokenize: runs of letters and digits
 MAX_WORD_BYTES = 40
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class Corpus:
@@ -48,13 +43,13 @@ class Corpus:
         self.con.close()
 
     def relation(self, source: str) -> str:
-        return f"read_parquet({_quote(str(self.snapshots[source].path))})"
+        return f"read_parquet({sql_literal(str(self.snapshots[source].path))})"
 
     def _create_shared(self) -> None:
         self.con.register("empty_corpus", ARROW_SCHEMA.empty_table())
         copies = (
             " UNION ALL ".join(
-                f"SELECT *, {_quote(name)} AS _src, {int(self.priorities[name])} AS _prio "
+                f"SELECT *, {sql_literal(name)} AS _src, {int(self.priorities[name])} AS _prio "
                 f"FROM {self.relation(name)}"
                 for name in sorted(self.snapshots)
             )
@@ -68,19 +63,18 @@ class Corpus:
                 "CREATE TABLE shared_ids AS SELECT series_uid FROM copies "
                 "GROUP BY series_uid HAVING count(DISTINCT _src) > 1"
             )
-        picked = ", ".join(f"arg_min({c}, (_prio, _src)) AS {c}" for c in MERGED_COLUMNS)
+        order = "(_prio, _src)"
         self.con.execute(
             f"""CREATE TABLE merged AS
-            SELECT series_uid, arg_min(_src, (_prio, _src)) AS _winner,
-                   arg_min(source, (_prio, _src)) AS source,
-                   list_sort(list_distinct(flatten(list(sources)))) AS sources, {picked}
+            SELECT arg_min(_src, {order}) AS _winner, {merged_columns_sql(order)}
             FROM copies SEMI JOIN shared_ids USING (series_uid)
             GROUP BY series_uid"""
         )
 
     def shared_count(self) -> int:
-        row = self.con.execute("SELECT count(*) FROM merged").fetchone()
-        return int(row[0]) if row else 0
+        # fetchall: a result left unfinished would block the connection's next statement
+        rows = self.con.execute("SELECT count(*) FROM merged").fetchall()
+        return int(rows[0][0])
 
     def documents(
         self,
@@ -107,7 +101,7 @@ class Corpus:
         columns = ", ".join(f"{expr} AS {name}" for name, expr in pick.items())
         picked = f"""
             SELECT {columns},
-                   m.series_uid IS NULL OR m._winner = {_quote(source)} AS "primary",
+                   m.series_uid IS NULL OR m._winner = {sql_literal(source)} AS "primary",
                    m.series_uid IS NOT NULL AS shared
             FROM {rel} AS c LEFT JOIN merged AS m ON c.series_uid = m.series_uid
             WHERE {where}"""

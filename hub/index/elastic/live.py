@@ -11,6 +11,8 @@ behind the read alias, merged by series exactly as the embedded live tier merges
   the merge can be redone when copies arrive or expire.
 - A source's copies older than max(its ttl, 60 s) are deleted on the next answer, and
   the series they touched are merged again.
+- A live source disabled or removed at runtime is dropped at once (`drop`), and the
+  series it touched are merged again the same way.
 
 Writes are refreshed before `add` returns: the query that follows sees them.
 """
@@ -84,6 +86,34 @@ class LiveWriter:
         for key in expired:
             if key not in copies:
                 writes.setdefault(live[key[0]], []).append((_action("delete", key[1]), None))
+        await self._write(writes)
+
+    async def drop(self, sources: set[str], serving: list[IndexInfo]) -> None:
+        """Forget live sources that were disabled or removed (hub/registry): their index
+        leaves the read alias at once and is deleted, then the series they held are
+        merged again from the copies that remain (a harvested copy loses them from
+        `sources`; a live-only series another live source holds gets that one's record)."""
+        live = {i.source: i.name for i in serving if i.kind == "live"}
+        gone = {s: n for s, n in live.items() if s in sources}
+        if not gone:
+            return
+        affected: set[str] = set()
+        for index in gone.values():
+            affected |= {h["_id"] for h in await self._scan(index, {"match_all": {}}, [])}
+        actions = [{"remove": {"index": n, "alias": self.layout.read_alias}} for n in gone.values()]
+        await self._call(lambda: self.client.indices.update_aliases(actions=actions))
+        for name in gone.values():
+            await self._call(lambda name=name: self.client.indices.delete(index=name))
+        for source in gone:
+            self.ttls.pop(source, None)
+        remaining = {s: n for s, n in live.items() if s not in gone}
+        copies = await self._live_copies(list(remaining.values()), affected)
+        harvested = [i.name for i in serving if i.kind == "harvest"]
+        held = await self._harvested(harvested, affected)
+        await self._write(_plan(affected, copies, held, set(live), remaining))
+
+    async def _write(self, writes: dict[str, list[Line]]) -> None:
+        """Send the planned lines, index by index, and refresh what was written."""
         for index, lines in writes.items():
             writer = BulkWriter(self.client, self.settings, index)
             for start in range(0, len(lines), self.settings.bulk_chunk_docs):

@@ -3,9 +3,12 @@
 Every field of `schema.record.FIELDS` is mapped by its kind (never hand-listed):
 KEYWORD → `keyword`; INTEGER → `long`; DATE → `date` (ISO dates); TEXT → `text` with
 an exact `.raw` keyword sub-field (filters, sorts) plus a `<name>_words` field that
-BM25 ranks on. `_words` holds the description already split by
-`schema.evaluate.tokenize` and is analysed by `whitespace` only, so both backends see
-exactly the same words whatever the server's analysers do (osmem's `pattern`
+BM25 ranks on. The `text` field itself is not indexed (`index: false`): no query
+reads its server-side analysis, and its postings cost osmem ~1 KB a series (the
+full IDC corpus must fit in one machine's memory twice over during a re-harvest).
+`_words` holds the description already split by `schema.evaluate.tokenize` and is
+analysed by `whitespace` only, so both backends see exactly the same words whatever
+the server's analysers do (osmem's `pattern`
 tokenizer matches tokens instead of splitting on the pattern, and the `standard` one
 keeps `chest_lung` whole where the embedded index splits it).
 
@@ -56,6 +59,7 @@ def _property(kind: FieldKind) -> dict[str, Any]:
         return {"type": "date", "format": DATE_FORMAT}
     return {
         "type": "text",
+        "index": False,
         "fields": {RAW: {"type": "keyword", "ignore_above": RAW_IGNORE_ABOVE}},
     }
 

@@ -7,9 +7,10 @@ moves `<prefix>-<source>` and `<prefix>-all` from the old index to the new one; 
 then is the old index deleted. Until the swap, queries answer from the old index; if
 anything fails before it, the new index is deleted and the error raised.
 
-Then the copies of shared series are reconciled in every serving index (see the
-package docstring): documents whose `doc_hash` differs from what the current
-snapshots say are rewritten by `_id`.
+Sources not among the snapshots are unpublished (see `_detach`). Then the copies of
+shared series are reconciled in every serving index (see the package docstring):
+documents whose `doc_hash` differs from what the current snapshots say are rewritten
+by `_id`.
 """
 
 from __future__ import annotations
@@ -151,15 +152,25 @@ class Publisher:
             )
 
     async def _detach(self, configured: set[str]) -> None:
-        """Sources no longer configured stop answering (their index is kept)."""
+        """Sources no longer published (disabled or removed at runtime, or dropped from the
+        config) stop answering: ONE `_aliases` call takes their indices out of the read
+        alias and their source alias, then the indices are deleted. Their snapshot stays
+        on disk; enabling the source again republishes from it."""
         gone = [
             i
-            for i in await self.layout.serving(self.client)
-            if i.kind == "harvest" and i.source not in configured
+            for i in await self.layout.indices(self.client)
+            if i.kind == "harvest" and i.source not in configured and i.aliases
         ]
-        if gone:
-            actions = [{"remove": {"index": i.name, "alias": self.layout.read_alias}} for i in gone]
-            await self._call(lambda: self.client.indices.update_aliases(actions=actions))
+        if not gone:
+            return
+        actions = [
+            {"remove": {"index": i.name, "alias": alias}}
+            for i in gone
+            for alias in sorted(i.aliases)
+        ]
+        await self._call(lambda: self.client.indices.update_aliases(actions=actions))
+        await self._delete([i.name for i in gone])
+        log.info("unpublished %s", ", ".join(sorted({i.source for i in gone})))
 
     # --- shared series ------------------------------------------------------------
 
