@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import tantivy
 
 from adapters.batch import ARROW_SCHEMA
 from hub.index.columns import KEYWORD_COLUMNS, NUMERIC_COLUMNS, encode_columns
+from hub.index.generation import ADDRESSES_FILE, document_addresses
 from hub.index.merge import merged_columns_sql, sql_literal
 from hub.index.snapshots import Snapshot
 from hub.index.tantivy_query import (
@@ -214,3 +216,5 @@ def _write_tantivy(
             progress(len(docs))
     writer.commit()
     writer.wait_merging_threads()
+    index.reload()
+    np.save(folder.parent / ADDRESSES_FILE, document_addresses(index.searcher()))

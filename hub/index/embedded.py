@@ -40,7 +40,7 @@ from hub.index.base import (
     check_histogram_field,
     check_page,
 )
-from hub.index.columns import Rows
+from hub.index.columns import ColumnStore, Rows
 from hub.index.composite import CompositeColumns
 from hub.index.generation import Generation, TantivyPart, open_generation, stored_documents
 from hub.index.live import LiveRecords, attach
@@ -249,10 +249,16 @@ class EmbeddedCohort:
         total = len(self.rows)
         facets = []
         for name in fields:
+            columns = self.gen.columns
+            if name != "source" and isinstance(columns, ColumnStore):  # no live part
+                top, covered = columns.top_values(name, self.rows, size)
+                buckets = [Bucket(key, count) for key, count in top]
+                facets.append(Facet(name, buckets, max(0, total - covered)))
+                continue
             if name == "source":  # live sources of harvested series are known to the bits
                 counted = {k: v for k, v in self.by_source().items() if v}
             else:
-                counted = self.gen.columns.value_counts(name, self.rows)
+                counted = columns.value_counts(name, self.rows)
             buckets = sorted(
                 (Bucket(key, count) for key, count in counted.items()),
                 key=lambda b: (-b.count, b.key),
@@ -353,7 +359,9 @@ class EmbeddedCohort:
         main = self.gen.main
         harvested = self.gen.base_columns.rows
         mine = [r for r in rows if r < harvested]
-        by_row = {d["row"]: d for d in stored_documents(main.index, main.searcher, mine)}
+        addresses = self.gen.files.addresses
+        found = stored_documents(main.index, main.searcher, mine, addresses)
+        by_row = {d["row"]: d for d in found}
         if self.gen.live is not None:
             live_rows = [r for r in rows if r >= harvested]
             by_row.update((d["row"], d) for d in self.gen.live.documents(live_rows))

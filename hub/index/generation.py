@@ -22,6 +22,7 @@ import tantivy
 
 from hub.index.columns import ColumnStore
 from hub.index.composite import CompositeColumns
+from hub.index.memo import once
 from hub.index.tantivy_query import EPOCH, FETCHED_AT, STORED_ONLY, QueryCompiler
 from schema.record import FIELDS
 
@@ -79,6 +80,13 @@ class GenerationFiles:
     base_columns: ColumnStore
     _row_of_series: npt.NDArray[np.int64] | None = None
 
+    @once
+    def addresses(self) -> npt.NDArray[np.int64] | None:
+        """The stored documents' addresses (`document_addresses`); None for generations
+        built before they were written."""
+        path = self.folder / ADDRESSES_FILE
+        return np.asarray(np.load(path, mmap_mode="r")) if path.exists() else None
+
     def row_of_series_code(self) -> npt.NDArray[np.int64]:
         """Harvested row of each series_uid dictionary code (uids are unique per row)."""
         if self._row_of_series is None:
@@ -132,16 +140,39 @@ def open_generation(folder: Path) -> Generation:
     )
 
 
+ADDRESSES_FILE = "addresses.npy"
+
+
+def document_addresses(searcher: tantivy.Searcher) -> npt.NDArray[np.int64]:
+    """Where each row's stored document is, `segment << 32 | doc` by row, written with the
+    generation: a page of documents is then read by address, without the term-set search
+    on `row` that finding them costs (1.6 ms of a 4 ms page over IDC)."""
+    hits = searcher.search(tantivy.Query.all_query(), limit=max(1, searcher.num_docs)).hits
+    found = [address for _, address in hits]
+    rows = np.asarray(searcher.fast_field_values("row", found), dtype=np.int64)
+    addresses = np.full(searcher.num_docs, -1, dtype=np.int64)
+    addresses[rows] = [(a.segment_ord << 32) | a.doc for a in found]
+    return addresses
+
+
 def stored_documents(
-    index: tantivy.Index, searcher: tantivy.Searcher, rows: list[int]
+    index: tantivy.Index,
+    searcher: tantivy.Searcher,
+    rows: list[int],
+    addresses: npt.NDArray[np.int64] | None = None,
 ) -> list[dict[str, Any]]:
-    """Canonical documents of `rows`, in that order."""
+    """Canonical documents of `rows`, in that order; by address when the generation has
+    them (`document_addresses`), else found by a search on `row`."""
     if not rows:
         return []
-    query = tantivy.Query.term_set_query(index.schema, "row", rows)
-    hits = searcher.search(query, limit=len(rows), count=False).hits
+    if addresses is not None:
+        where = addresses[rows]
+        found = [tantivy.DocAddress(int(a >> 32), int(a & 0xFFFFFFFF)) for a in where]
+    else:
+        query = tantivy.Query.term_set_query(index.schema, "row", rows)
+        found = [address for _, address in searcher.search(query, limit=len(rows)).hits]
     by_row = {}
-    for _, address in hits:
+    for address in found:
         doc = canonical(searcher.doc(address).to_dict())
         by_row[doc["row"]] = doc
     return [by_row[r] for r in rows if r in by_row]

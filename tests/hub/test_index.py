@@ -357,3 +357,18 @@ def test_failed_reharvest_keeps_snapshot_and_counts(
         assert store.get("idc").series == 100  # type: ignore[union-attr]
     finally:
         HalfwayAdapter.fail = True
+
+
+def test_documents_by_address_equal_documents_found_by_row(small_hub: Hub) -> None:
+    """The generation's document addresses read the same documents the search on `row`
+    finds, for rows from every segment."""
+    from hub.index.generation import stored_documents
+
+    gen = small_hub.cohort(None, None).view.gen
+    addresses = gen.files.addresses
+    assert addresses is not None and (addresses >= 0).all()
+    rows = list(range(0, gen.base_columns.rows, 97))[::-1]
+    by_address = stored_documents(gen.index, gen.searcher, rows, addresses)
+    by_search = stored_documents(gen.index, gen.searcher, rows)
+    assert [d["row"] for d in by_address] == rows
+    assert by_address == by_search
