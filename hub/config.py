@@ -45,6 +45,20 @@ class HubSettings(BaseModel):
     tracing: bool = False
     """OpenTelemetry spans per cohort query and source fetch; needs `imaging-hub[otel]`."""
     query_deadline_s: float = Field(default=10.0, gt=0, le=300)
+    request_threads: int | None = Field(default=None, ge=1, le=256)
+    """Questions a worker process answers at once; the rest wait their turn in order.
+    Default: 2 when every source is harvested, 32 when a source answers live. Answering
+    from the index is CPU-bound under one interpreter lock: more threads only share a
+    core more finely, so a heavy question holds everyone up (measured on full IDC, 2
+    workers: 8 threads 147 questions/s, p99 592 ms; 2 threads 187/s, p99 424 ms). A
+    question asking live sources mostly waits on the network, so many may run at once
+    (sources registered at runtime count from the next start)."""
+
+    def threads_for(self, sources: dict[str, Any]) -> int:
+        if self.request_threads is not None:
+            return self.request_threads
+        live = any(getattr(s, "mode", "harvest") == "live" for s in sources.values())
+        return 32 if live else 2
 
 
 class IndexTables(BaseModel):

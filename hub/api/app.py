@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -137,6 +138,8 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
         hub = Hub(config if config is not None else load_config())
         logs = configure_logging(hub.config.hub.log_level, hub.config.hub.log_format, _secrets(hub))
         hub.planner.loop = asyncio.get_running_loop()  # live fetches run on the server's loop
+        threads = hub.config.hub.threads_for(hub.config.sources)
+        to_thread.current_default_thread_limiter().total_tokens = threads
         app.state.metrics = metrics.HubStateCollector(hub)
         app.state.hub = hub
         app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it
