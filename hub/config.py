@@ -54,11 +54,10 @@ class HubSettings(BaseModel):
     question asking live sources mostly waits on the network, so many may run at once
     (sources registered at runtime count from the next start)."""
 
-    def threads_for(self, sources: dict[str, Any]) -> int:
+    def threads_for(self, sources: dict[str, SourceSettings]) -> int:
         if self.request_threads is not None:
             return self.request_threads
-        live = any(getattr(s, "mode", "harvest") == "live" for s in sources.values())
-        return 32 if live else 2
+        return 32 if any(s.mode == "live" for s in sources.values()) else 2
 
 
 class IndexTables(BaseModel):
