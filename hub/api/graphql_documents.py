@@ -1,10 +1,11 @@
 """Parsed and validated GraphQL documents, remembered per query text.
 
 Clients send the same few query texts with different variables; parsing and the
-standard validation rules cost ~8 ms a request, more than answering most cohorts. A
-document is remembered only once it has passed every rule. The size-and-cost rule
-depends on the numbers and lists among the variables (`first`, `size`, `fields`), so
-those are part of the key; filters and text are not (cost does not depend on them).
+standard validation rules cost several milliseconds, more than answering most cohorts.
+The standard rules do not read variables, so a document that passed them is remembered
+by its text alone. The size-and-cost rule does read them (`first`, `size`, `fields`), so
+its verdict is remembered per text and cost-relevant variables: a cohort page sends a
+different list of facet fields almost every time, and a cheap walk re-checks it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ MAX_REMEMBERED = 512
 MAX_KEY_CHARS = 4_096
 """Longer cost-relevant variables (a huge `fields` list) are checked, not remembered."""
 
-_documents: LRUCache[tuple[str, str, str], DocumentNode] = LRUCache(maxsize=MAX_REMEMBERED)
+_valid: LRUCache[tuple[str, str], DocumentNode] = LRUCache(maxsize=MAX_REMEMBERED)
+"""(query, limits) -> a document that passed every rule once."""
+_within_limits: LRUCache[tuple[str, str, str], bool] = LRUCache(maxsize=4 * MAX_REMEMBERED)
+"""(query, cost variables, limits) whose size and cost were found within the limits."""
 _lock = threading.Lock()
 
 
@@ -36,25 +40,34 @@ def checked_document(
 ) -> DocumentNode | list[GraphQLError]:
     """The document, or every error the parser or a validation rule found.
     Raises RecursionError for documents nested past the interpreter's limit."""
-    key = (query, _cost_variables(variables), limits.model_dump_json())
+    settings = limits.model_dump_json()
+    cost_key = (query, _cost_variables(variables), settings)
     with _lock:
-        document = _documents.get(key)
-    if document is not None:
+        document = _valid.get((query, settings))
+        within = cost_key in _within_limits
+    if document is not None and within:
         return document
-    try:
-        document = parse(query, max_tokens=MAX_TOKENS)
-    except GraphQLError as exc:
-        return [exc]
+    if document is None:
+        try:
+            document = parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError as exc:
+            return [exc]
     # Size limits first and alone: a document past them never reaches the standard
     # rules, some of which (overlapping fields) cost time quadratic in its breadth.
-    errors = validate(schema, document, [query_limits_rule(limits, variables)]) or validate(
-        schema, document, specified_rules
-    )
+    errors = validate(schema, document, [query_limits_rule(limits, variables)])
     if errors:
         return errors
-    if len(key[1]) <= MAX_KEY_CHARS:
+    remember = len(cost_key[1]) <= MAX_KEY_CHARS
+    with _lock:
+        known = (query, settings) in _valid
+    if not known:
+        errors = validate(schema, document, specified_rules)
+        if errors:
+            return errors
+    if remember:
         with _lock:
-            _documents[key] = document
+            _valid[(query, settings)] = document
+            _within_limits[cost_key] = True
     return document
 
 

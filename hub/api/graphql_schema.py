@@ -24,6 +24,7 @@ from graphql import (
 from hub.api.graphql_cohorts import CohortQueries
 from hub.api.graphql_cohorts import Mutation as CohortMutations
 from hub.api.graphql_documents import checked_document
+from hub.api.graphql_execution import LeafShortcutContext
 from hub.api.graphql_sources import SourceMutations
 from hub.api.graphql_types import (
     JSON,
@@ -213,6 +214,7 @@ def run_graphql(
             context_value={"hub": hub, "caller": caller},
             variable_values=variables,
             operation_name=operation_name,
+            execution_context_class=LeafShortcutContext,
         )
         return _response(result)
     except RecursionError:

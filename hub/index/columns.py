@@ -32,6 +32,8 @@ faster than by boolean mask, so a cohort turns its mask into rows once."""
 MISSING = -1
 SearchRows = Callable[[Search], npt.NDArray[np.int64]]
 """Rows a text node matches (the numpy side has no text; tantivy answers it)."""
+MAX_SPLIT_CODES = 1_000
+"""Past this many values split over several runs, distinct counts mark a table instead."""
 ColumnAt = Callable[[str], np.ndarray]
 """A column's values at the rows being evaluated."""
 KEYWORD_COLUMNS = [
@@ -303,11 +305,41 @@ class ColumnStore:
     # --- counting ----------------------------------------------------------------
 
     def distinct(self, name: str, rows: Rows) -> int:
-        """Exact number of distinct codes of column `name` among `rows`."""
-        size = self.cardinality(name)
-        seen = np.zeros(size + 1, dtype=bool)
-        seen[self.codes(name)[rows]] = True
-        return int(seen[:size].sum())
+        """Exact number of distinct codes of column `name` among `rows` (ascending).
+
+        Rows are in browse order (collection, patient, study), so a patient's or a
+        study's rows are next to each other: among any ascending rows, each value is one
+        run, and counting where the value changes counts values, 4x faster than marking
+        them in a table. Values split over several runs (a study filed under two
+        collections) are the exception, counted apart."""
+        split = self._split_codes(name)
+        values = self.codes(name)[rows]
+        if split is None or not len(values):
+            seen = np.zeros(self.cardinality(name) + 1, dtype=bool)
+            seen[values] = True
+            return int(seen[:-1].sum())
+        starts = np.empty(len(values), dtype=bool)
+        starts[0] = True
+        np.not_equal(values[1:], values[:-1], out=starts[1:])
+        firsts = values[starts]
+        firsts = firsts[firsts != MISSING]
+        if not len(split):
+            return len(firsts)
+        again = np.isin(firsts, split)
+        return int(len(firsts) - np.count_nonzero(again) + len(np.unique(firsts[again])))
+
+    def _split_codes(self, name: str) -> npt.NDArray[np.int64] | None:
+        """Codes whose rows are not one run in the whole store (none, for IDC patients;
+        one study for IDC studies); None when there are too many for runs to pay."""
+        cache = self.__dict__.setdefault("_split", {})
+        if name not in cache:
+            codes = np.asarray(self.codes(name))
+            starts = np.ones(len(codes), dtype=bool)
+            starts[1:] = codes[1:] != codes[:-1]
+            found, runs = np.unique(codes[starts], return_counts=True)
+            split = found[(runs > 1) & (found != MISSING)].astype(np.int64)
+            cache[name] = split if len(split) <= MAX_SPLIT_CODES else None
+        return cache[name]  # type: ignore[no-any-return]
 
     def value_counts(self, name: str, rows: Rows) -> dict[str, int]:
         """Rows per value of a keyword column among `rows` (a facet, from numpy)."""
