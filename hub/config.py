@@ -45,19 +45,28 @@ class HubSettings(BaseModel):
     tracing: bool = False
     """OpenTelemetry spans per cohort query and source fetch; needs `imaging-hub[otel]`."""
     query_deadline_s: float = Field(default=10.0, gt=0, le=300)
-    request_threads: int | None = Field(default=None, ge=1, le=256)
+    request_threads: int | None = Field(default=None, ge=0, le=256)
     """Questions a worker process answers at once; the rest wait their turn in order.
-    Default: 2 when every source is harvested, 32 when a source answers live. Answering
-    from the index is CPU-bound under one interpreter lock: more threads only share a
-    core more finely, so a heavy question holds everyone up (measured on full IDC, 2
-    workers: 8 threads 147 questions/s, p99 592 ms; 2 threads 187/s, p99 424 ms). A
-    question asking live sources mostly waits on the network, so many may run at once
-    (sources registered at runtime count from the next start)."""
+    0 answers each on the server's event loop, one after another, with no thread at all.
+
+    Default: 0 with the embedded index when every source is harvested, 2 with
+    Elasticsearch, 32 when a source answers live. Answering from the embedded index is
+    CPU-bound under one interpreter lock: threads only take turns on it, and each turn
+    the event loop waits for the lock too (measured on full IDC, 2 workers, 32 clients:
+    8 threads 147 questions/s; 2 threads 187/s; on the loop, about 10% more again). A
+    question asking live sources or a cluster mostly waits on the network, so several
+    run at once. A live source registered at runtime makes questions use threads from
+    then on, as the event loop must be free to fetch from it."""
+    requests_per_connection: int = Field(default=100, ge=0, le=1_000_000)
+    """About one answer in this many asks the client to reconnect (`Connection: close`),
+    so kept-alive connections spread evenly over `serve --workers`; 0 never asks."""
 
     def threads_for(self, sources: dict[str, SourceSettings]) -> int:
         if self.request_threads is not None:
             return self.request_threads
-        return 32 if any(s.mode == "live" for s in sources.values()) else 2
+        if any(s.mode == "live" for s in sources.values()):
+            return 32
+        return 0 if self.index == "embedded" else 2
 
 
 class IndexTables(BaseModel):

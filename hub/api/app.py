@@ -24,10 +24,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.auth import AuthMiddleware, authenticator_for
+from hub.api.graphql_documents import reads_index_only
 from hub.api.graphql_schema import run_graphql, schema
 from hub.api.qido import router as qido_router
 from hub.api.rest_cohorts import router as cohorts_router
 from hub.api.rest_export import router as export_router
+from hub.api.spread import SpreadConnections
 from hub.config import HubConfig, load_config
 from hub.observability import metrics
 from hub.observability.logs import configure_logging
@@ -41,6 +43,7 @@ from hub.service import Hub
 from hub.web import mount_web
 
 MAX_BODY = 1024 * 1024
+LATER_LIVE_THREADS = 32
 """A cohort query with its filter is a few KiB; 1 MiB is generous and bounds parsing."""
 
 
@@ -132,14 +135,18 @@ def _too_large(limit: int) -> Response:
 
 def create_app(config: HubConfig | None = None) -> FastAPI:
     """A new app; the hub is built at startup from `config` (default: `load_config()`)."""
+    settings = config if config is not None else load_config()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        hub = Hub(config if config is not None else load_config())
+        hub = Hub(settings)
         logs = configure_logging(hub.config.hub.log_level, hub.config.hub.log_format, _secrets(hub))
         hub.planner.loop = asyncio.get_running_loop()  # live fetches run on the server's loop
         threads = hub.config.hub.threads_for(hub.config.sources)
-        to_thread.current_default_thread_limiter().total_tokens = threads
+        app.state.on_loop = threads == 0
+        # On the loop, threads serve only the other routes and questions to live sources
+        # registered later, which wait on the network.
+        to_thread.current_default_thread_limiter().total_tokens = threads or LATER_LIVE_THREADS
         app.state.metrics = metrics.HubStateCollector(hub)
         app.state.hub = hub
         app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it
@@ -157,6 +164,7 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
     app.add_middleware(RateLimit, state=app.state)  # inside auth: keyed by the caller
     app.add_middleware(AuthMiddleware)  # request.state.caller for every route
     app.add_middleware(AuditTrail, state=app.state)  # logs every API answer, 401s too
+    app.add_middleware(SpreadConnections, every=settings.hub.requests_per_connection)
     app.add_middleware(ObservabilityMiddleware)  # outermost: request id, access log, metrics
 
     @app.exception_handler(BadRequest)
@@ -228,9 +236,13 @@ async def _execute(
     if operation_name is not None and not isinstance(operation_name, str):
         raise BadRequest("`operationName` must be a string")
     hub: Hub = request.app.state.hub
-    result = await run_in_threadpool(
-        _observed_graphql, hub, query, variables, operation_name, allow_mutations, request
-    )
+    on_loop = request.app.state.on_loop and not hub.planner.live  # see `request_threads`
+    if on_loop and reads_index_only(query, operation_name):
+        result = _observed_graphql(hub, query, variables, operation_name, allow_mutations, request)
+    else:
+        result = await run_in_threadpool(
+            _observed_graphql, hub, query, variables, operation_name, allow_mutations, request
+        )
     # orjson: a tenth of json.dumps' time for a page of 50 series
     return Response(orjson.dumps(result), media_type="application/json")
 
@@ -258,7 +270,8 @@ def _observed_graphql(
     allow_mutations: bool,
     request: Request,
 ) -> dict[str, Any]:
-    """`run_graphql`, timed and counted per (bounded) operation label, in a worker thread."""
+    """`run_graphql`, timed and counted per (bounded) operation label (in a worker
+    thread, or on the loop when `request_threads` is 0)."""
     operation, field = metrics.OPERATIONS.of(query, operation_name)
     started = time.perf_counter()
     result = run_graphql(hub, query, variables, operation_name, allow_mutations, caller_of(request))

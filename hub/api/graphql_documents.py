@@ -15,7 +15,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from cachetools import LRUCache
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules, validate
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    specified_rules,
+    validate,
+)
 
 from hub.security.limits import LimitsSettings, query_limits_rule
 
@@ -30,6 +40,10 @@ _valid: LRUCache[tuple[str, str], DocumentNode] = LRUCache(maxsize=MAX_REMEMBERE
 _within_limits: LRUCache[tuple[str, str, str], bool] = LRUCache(maxsize=4 * MAX_REMEMBERED)
 """(query, cost variables, limits) whose size and cost were found within the limits."""
 _lock = threading.Lock()
+INDEX_ONLY_ROOTS = frozenset({"cohort", "__typename"})
+"""Root fields answered from the index alone (no file, network or other event loop)
+when no source answers live: what may run on the server's event loop."""
+_index_only: LRUCache[tuple[str, str | None], bool] = LRUCache(maxsize=MAX_REMEMBERED)
 
 
 def checked_document(
@@ -80,3 +94,31 @@ def _cost_variables(variables: Mapping[str, Any] | None) -> str:
         (name, value) for name, value in variables.items() if not isinstance(value, (dict, str))
     )
     return repr(kept)
+
+
+def reads_index_only(query: str, operation_name: str | None) -> bool:
+    """Whether the operation is a query asking only INDEX_ONLY_ROOTS (no fragments at the
+    root); anything else, or a text that does not parse, is answered in a thread."""
+    key = (query, operation_name)
+    with _lock:
+        known = _index_only.get(key)
+    if known is not None:
+        return known
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS, no_location=True)
+    except (GraphQLError, RecursionError):
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    answer = (
+        len(operations) == 1
+        and operations[0].operation is OperationType.QUERY
+        and all(
+            isinstance(s, FieldNode) and s.name.value in INDEX_ONLY_ROOTS
+            for s in operations[0].selection_set.selections
+        )
+    )
+    with _lock:
+        _index_only[key] = answer
+    return answer

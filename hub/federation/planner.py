@@ -82,8 +82,13 @@ class Planner:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the loop the adapters' HTTP clients belong to: the server's
         loop when there is one (we are in a worker thread), else a loop of our own in a
-        background thread, kept for the hub's life so clients and connections are reused."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop()).result()
+        background thread, kept for the hub's life so clients and connections are reused.
+        Never from the loop's own thread: waiting there for the loop would never end."""
+        loop = self._loop()
+        if _running_loop() is loop:
+            coro.close()
+            raise RuntimeError("live sources asked from the event loop's own thread")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         """`run` from inside some other event loop (e.g. `asyncio.run(hub.aclose())`)."""
@@ -180,3 +185,10 @@ class Planner:
 def _cache_key(source: str, translation: Translation) -> tuple[str, str]:
     """Answers are reused per source and native request (its JSON, keys sorted)."""
     return source, json.dumps(translation.native, sort_keys=True, default=str)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -44,7 +44,7 @@ from hub.index.columns import ColumnStore, Rows
 from hub.index.composite import CompositeColumns
 from hub.index.generation import Generation, TantivyPart, open_generation, stored_documents
 from hub.index.live import LiveRecords, attach
-from hub.index.memo import Memo, once
+from hub.index.memo import DocumentCache, Memo, once
 from hub.index.tantivy_query import EPOCH
 from schema.filters import MATCH_ALL, And, Node, Search, fields_used
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 MEMO_BYTES = 64 * 1024 * 1024
 """Row selections and rankings remembered per process (see `Memo`); an IDC-wide
 selection is 8 MB, a typical one well under 1 MB."""
+DOCUMENTS_KEPT = 20_000
+"""Stored documents kept per process (see `DocumentCache`): ~30 MB for IDC's."""
 RANKING_MIN = 1024
 """Hits ranked at least (then doubling as pages go deeper), so the first pages of a
 text question do not rank every hit."""
@@ -88,6 +90,7 @@ class EmbeddedIndex:
         self._checked = 0.0
         self.live = LiveRecords()
         self.memo = Memo(MEMO_BYTES)
+        self.documents = DocumentCache(DOCUMENTS_KEPT)
 
     def generation(self) -> Generation:
         """The current generation, reopened when `CURRENT` has moved (checked once a second)."""
@@ -297,7 +300,7 @@ class EmbeddedCohort:
         total = len(self.rows)
         ranking = None
         if sort and sort[0].field != "score":
-            rows = self._rows_sorted_by(sort[0])
+            rows = self._rows_sorted_by(sort[0], start + first)
         elif self.text_node is not None:
             best_first = not sort or sort[0].descending
             ranking = self._ranking(start + first if best_first else total)
@@ -318,26 +321,40 @@ class EmbeddedCohort:
             end_cursor=cursors[-1] if cursors else after,
         )
 
-    def _rows_sorted_by(self, key: SortKey) -> npt.NDArray[np.int64]:
+    def _rows_sorted_by(self, key: SortKey, needed: int) -> npt.NDArray[np.int64]:
+        """At least the first `needed` rows in `key` order (ties and missing values by
+        row, missing last), remembered per question for the next pages; only as many
+        as the pages reached so far are put in order, doubling from `RANKING_MIN`."""
         spec = FIELDS.get(key.field)
         if spec is None or spec.multi_valued:
             sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
             raise QueryError(
                 f"cannot sort on {key.field!r}; sortable: score, {', '.join(sortable)}"
             )
+        limit = _doubled(RANKING_MIN, needed, len(self.rows))
+        memo_key = (self.gen.name, self.gen.live_version, repr(self.node), key, limit)
+        return self.owner.memo.get(("sorted", memo_key), lambda: self._sort(key, limit))
+
+    def _sort(self, key: SortKey, limit: int) -> npt.NDArray[np.int64]:
         rows = self.rows
         values, present = self.gen.columns.sort_values(key.field, rows)
-        ranks = np.where(key.descending, -values, values)
-        ranks = np.where(present, ranks, np.iinfo(np.int64).max)  # missing sorts last
-        return rows[np.lexsort((rows, ranks))]
+        if not len(rows):
+            return rows
+        ranks = -values if key.descending else values
+        ranks = ranks - (ranks[present].min() if present.any() else 0)
+        ranks[~present] = ranks[present].max() + 1 if present.any() else 0
+        if int(ranks.max()) >= (1 << 62) // len(rows):  # no room for the row in one key
+            return rows[np.lexsort((rows, ranks))][:limit]
+        order_key = ranks * len(rows) + np.arange(len(rows))  # unique: (rank, row) order
+        if limit < len(rows):
+            top = np.argpartition(order_key, limit - 1)[:limit]
+            return rows[top[np.argsort(order_key[top])]]
+        return rows[np.argsort(order_key)]
 
     def _ranking(self, needed: int) -> Ranking:
         """The best `needed` hits or more in BM25 order, remembered per generation and
         question for the next pages; the number ranked doubles from `RANKING_MIN`."""
-        limit = RANKING_MIN
-        while limit < needed:
-            limit *= 2
-        limit = max(1, min(limit, len(self.rows)))
+        limit = max(1, _doubled(RANKING_MIN, needed, len(self.rows)))
         key = (self.gen.name, self.gen.live_version, repr(self.node), limit)
         return self.owner.memo.get(("ranking", key), lambda: self._rank(limit))
 
@@ -360,7 +377,11 @@ class EmbeddedCohort:
         harvested = self.gen.base_columns.rows
         mine = [r for r in rows if r < harvested]
         addresses = self.gen.files.addresses
-        found = stored_documents(main.index, main.searcher, mine, addresses)
+        found = self.owner.documents.get_many(
+            self.gen.name,
+            mine,
+            lambda missing: stored_documents(main.index, main.searcher, missing, addresses),
+        )
         by_row = {d["row"]: d for d in found}
         if self.gen.live is not None:
             live_rows = [r for r in rows if r >= harvested]
@@ -379,6 +400,14 @@ def _text_rows(part: TantivyPart, node: Search) -> npt.NDArray[np.int64]:
     query = part.compiler.compile(node)
     hits = part.searcher.search(query, limit=limit, count=False, order_by_field="row").hits
     return np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
+
+
+def _doubled(start: int, needed: int, cap: int) -> int:
+    """`start` doubled until it covers `needed`, at most `cap`: how deep to order."""
+    limit = start
+    while limit < needed:
+        limit *= 2
+    return min(limit, cap)
 
 
 def _bucket_key(key: float, is_date: bool) -> str:

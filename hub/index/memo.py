@@ -47,6 +47,38 @@ class Memo:
         return value
 
 
+class DocumentCache:
+    """Stored documents of harvested rows, the most recently shown `size` of them.
+
+    First pages overlap: most cohorts start at the first series of their collections,
+    so three documents in four a page shows were shown recently (measured on the load
+    mix over IDC with 20,000 kept). Reading one from tantivy costs ~25 us. Callers get
+    copies, as they add fields (score, live sources) to what they are given."""
+
+    def __init__(self, size: int) -> None:
+        self._cache: LRUCache[tuple[str, int], dict[str, Any]] = LRUCache(maxsize=size)
+        self._lock = threading.Lock()
+
+    def get_many(
+        self,
+        generation: str,
+        rows: list[int],
+        read: Callable[[list[int]], list[dict[str, Any]]],
+    ) -> list[dict[str, Any]]:
+        """Documents of `rows` (those found, in that order); `read` fetches the missing
+        ones and answers dicts carrying their `row`."""
+        with self._lock:
+            known = {r: d for r in rows if (d := self._cache.get((generation, r))) is not None}
+        missing = [r for r in rows if r not in known]
+        if missing:
+            fetched = {d["row"]: d for d in read(missing)}
+            with self._lock:
+                for row, doc in fetched.items():
+                    self._cache[(generation, row)] = doc
+            known.update(fetched)
+        return [dict(known[r]) for r in rows if r in known]
+
+
 class once(Generic[Owner, T]):
     """`functools.cached_property` without its lock: in Python 3.11 that lock is one per
     property for every instance, so concurrent requests computing `rows` of different

@@ -48,3 +48,21 @@ def test_other_limits_are_other_entries() -> None:
     assert not isinstance(checked_document(SCHEMA, PAGE, {"n": 50, "fields": []}, loose), list)
     found = checked_document(SCHEMA, PAGE, {"n": 50, "fields": []}, strict)
     assert isinstance(found, list) and "graphql_max_cost" in found[0].message
+
+
+def test_only_queries_of_the_index_alone_run_on_the_event_loop() -> None:
+    from hub.api.graphql_documents import reads_index_only
+
+    assert reads_index_only("{ cohort { counts { series } } __typename }", None)
+    assert reads_index_only(
+        "query A { cohort { counts { series } } } query B { sources { name } }", "A"
+    )
+    assert not reads_index_only(
+        "query A { cohort { counts { series } } } query B { sources { name } }", "B"
+    )
+    assert not reads_index_only("{ sources { name } }", None)  # reads the registry
+    assert not reads_index_only('mutation { removeSource(name: "x") { name } }', None)
+    assert not reads_index_only(
+        "query { ...f } fragment f on Query { cohort { counts { series } } }", None
+    )
+    assert not reads_index_only("{ cohort {", None)

@@ -177,6 +177,22 @@ def test_sort(small_hub: Hub, records: list[Record], field: str, descending: boo
     assert [n["series_uid"] for n in again] == uids  # ties broken the same way each time
 
 
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+def test_sorted_pages_order_only_as_deep_as_asked_and_agree_with_a_full_sort(
+    small_hub: Hub, monkeypatch: pytest.MonkeyPatch, descending: bool
+) -> None:
+    """Sorted pages come from the first rows in order only, deepened as pages go
+    deeper: together they are the full sort by (value, row), missing values last."""
+    monkeypatch.setattr(hub.index.embedded, "RANKING_MIN", 8)
+    key = SortKey("age", descending)
+    paged = [(n["age"], n["row"]) for n in page_through(small_hub, SORTABLE_COHORT, 7, [key])]
+    present = sorted((a, r) for a, r in paged if a is not None)
+    if descending:
+        present = sorted(present, key=lambda p: (-p[0], p[1]))
+    missing = sorted((a, r) for a, r in paged if a is None)
+    assert len(paged) > 50 and missing and paged == present + missing
+
+
 def test_sort_on_unknown_or_multi_valued_field_is_refused(small_hub: Hub) -> None:
     view = small_hub.cohort(None, None).view
     for key in (SortKey("nope"), SortKey("source")):

@@ -58,3 +58,25 @@ def test_once_computes_per_instance_without_serialising_instances() -> None:
     assert time.perf_counter() - started < 0.8
     assert all(o.value == 42 and o.calls == 1 for o in objects)
     assert Slow.value.__doc__ == "Slow to compute."
+
+
+def test_document_cache_reads_each_row_once_and_hands_out_copies() -> None:
+    from hub.index.memo import DocumentCache
+
+    cache = DocumentCache(size=3)
+    reads: list[list[int]] = []
+
+    def read(rows: list[int]) -> list[dict[str, object]]:
+        reads.append(rows)
+        return [{"row": r, "name": f"doc{r}"} for r in rows if r != 99]  # 99: not stored
+
+    first = cache.get_many("g1", [1, 2, 99], read)
+    assert [d["row"] for d in first] == [1, 2]
+    first[0]["score"] = 1.0  # callers add fields to what they get
+    again = cache.get_many("g1", [2, 1], read)
+    assert [d["row"] for d in again] == [2, 1] and "score" not in again[1]
+    assert reads == [[1, 2, 99]]
+    cache.get_many("g2", [1], read)  # another generation: its own documents
+    cache.get_many("g1", [5, 6, 7], read)  # past the size: the oldest leave
+    cache.get_many("g1", [1], read)
+    assert reads[-1] == [1]
