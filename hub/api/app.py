@@ -34,6 +34,7 @@ from hub.config import HubConfig, load_config
 from hub.observability import metrics
 from hub.observability.logs import configure_logging
 from hub.observability.middleware import ObservabilityMiddleware
+from hub.observability.trim import start_trimming
 from hub.registry.admin import SourcesAdmin
 from hub.security.audit import AuditTrail
 from hub.security.identity import caller_of
@@ -151,9 +152,11 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
         app.state.hub = hub
         app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it
         watcher = SourcesAdmin.of(hub).start_watching()  # registry changes made by the CLI
+        stop_trimming = start_trimming()
         try:
             yield
         finally:
+            stop_trimming()
             watcher.cancel()
             await hub.aclose()
             metrics.process_exited()

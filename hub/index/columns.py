@@ -216,11 +216,7 @@ class ColumnStore:
         return 1.0
 
     def _code_counts(self, field: str) -> npt.NDArray[np.int64]:
-        cache = self.__dict__.setdefault("_whole_counts", {})
-        if field not in cache:
-            codes = np.asarray(self.codes(field))
-            cache[field] = np.bincount(codes[codes != MISSING], minlength=self.cardinality(field))
-        return cache[field]  # type: ignore[no-any-return]
+        return self._counts_with_missing(field)[1:]
 
     def _mask_at(self, node: Node, search_rows: SearchRows, within: Rows | None) -> Mask:
         """A filter's answer at `within` (every row when None), as a mask aligned with it."""
@@ -349,17 +345,33 @@ class ColumnStore:
         values = self.dictionary(name).take(pa.array(present, type=pa.int64())).to_pylist()
         return {str(v): int(c) for v, c in zip(values, counts[present], strict=True)}
 
-    def top_values(self, name: str, rows: Rows, size: int) -> tuple[list[tuple[str, int]], int]:
+    def top_values(
+        self, name: str, rows: Rows, size: int, outside: Rows | None = None
+    ) -> tuple[list[tuple[str, int]], int]:
         """The `size` commonest values among `rows`, most rows first and ties by value (as
         `value_counts` sorted would give), and the rows holding any value. Only the kept
-        values become Python objects: a facet over disease or manufacturer has hundreds."""
-        shifted = np.asarray(self.codes(name))[rows] + 1  # MISSING (-1) lands in bin 0
-        counts = np.bincount(shifted, minlength=self.cardinality(name) + 1)[1:]
+        values become Python objects: a facet over disease or manufacturer has hundreds.
+        `outside`, the rows not selected, is counted instead when it is the shorter."""
+        if outside is not None and len(outside) < len(rows):
+            shifted = np.asarray(self.codes(name))[outside] + 1  # MISSING lands in bin 0
+            left_out = np.bincount(shifted, minlength=self.cardinality(name) + 1)
+            counts = (self._counts_with_missing(name) - left_out)[1:]
+        else:
+            shifted = np.asarray(self.codes(name))[rows] + 1
+            counts = np.bincount(shifted, minlength=self.cardinality(name) + 1)[1:]
         present = np.flatnonzero(counts)
         kept = present[np.lexsort((present, -counts[present]))][:size]  # codes sort as values
         values = self.dictionary(name).take(pa.array(kept, type=pa.int64())).to_pylist()
         top = [(str(v), int(c)) for v, c in zip(values, counts[kept], strict=True)]
         return top, int(counts.sum())
+
+    def _counts_with_missing(self, name: str) -> npt.NDArray[np.int64]:
+        """Rows per code over the whole store, missing values in bin 0."""
+        cache = self.__dict__.setdefault("_with_missing", {})
+        if name not in cache:
+            shifted = np.asarray(self.codes(name)) + 1
+            cache[name] = np.bincount(shifted, minlength=self.cardinality(name) + 1)
+        return cache[name]  # type: ignore[no-any-return]
 
     def histogram(self, field: str, rows: Rows, interval: float) -> dict[int, int]:
         """Rows per bucket of a numeric column among `rows`. Bucket i holds values in

@@ -1,4 +1,5 @@
-"""Exact distinct counts by runs: every value one run in row order, bar a few split ones."""
+"""Column counts: distinct values by runs (every value one run in row order, bar a few
+split ones), and facets of large cohorts from the rows left out."""
 
 from __future__ import annotations
 
@@ -56,3 +57,17 @@ def test_scattered_values_fall_back_to_marking() -> None:
     assert columns._split_codes("study_uid") is None
     rows = np.flatnonzero(rng.random(len(codes)) < 0.3)
     assert columns.distinct("study_uid", rows) == truth(codes, rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs_with_some_split(), st.integers(1, 50))
+def test_facets_from_the_rows_left_out_equal_facets_from_the_rows_in(
+    case: tuple[np.ndarray, np.ndarray], size: int
+) -> None:
+    codes, rows = case
+    columns = store(codes)
+    left_out = np.setdiff1d(np.arange(len(codes)), rows)
+    direct = columns.top_values("study_uid", rows, size)
+    assert columns.top_values("study_uid", rows, size, left_out) == direct
+    values = codes[rows]
+    assert direct[1] == np.count_nonzero(values != MISSING)
