@@ -22,21 +22,18 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
-    parse,
     specified_rules,
     validate,
 )
 
-from hub.security.limits import LimitsSettings, query_limits_rule
+from hub.security.limits import LimitsSettings, parsed_document, query_limits_rule
 
-MAX_TOKENS = 5_000
-"""A cohort query is a few hundred tokens; this bounds parser work on hostile input."""
 MAX_REMEMBERED = 512
 MAX_KEY_CHARS = 4_096
 """Longer cost-relevant variables (a huge `fields` list) are checked, not remembered."""
 
-_valid: LRUCache[tuple[str, str], DocumentNode] = LRUCache(maxsize=MAX_REMEMBERED)
-"""(query, limits) -> a document that passed every rule once."""
+_valid: LRUCache[tuple[str, str], bool] = LRUCache(maxsize=MAX_REMEMBERED)
+"""(query, limits) whose document passed the standard rules."""
 _within_limits: LRUCache[tuple[str, str, str], bool] = LRUCache(maxsize=4 * MAX_REMEMBERED)
 """(query, cost variables, limits) whose size and cost were found within the limits."""
 _lock = threading.Lock()
@@ -54,33 +51,27 @@ def checked_document(
 ) -> DocumentNode | list[GraphQLError]:
     """The document, or every error the parser or a validation rule found.
     Raises RecursionError for documents nested past the interpreter's limit."""
+    document = parsed_document(query)
+    if isinstance(document, GraphQLError):
+        return [document]
     settings = limits.model_dump_json()
     cost_key = (query, _cost_variables(variables), settings)
     with _lock:
-        document = _valid.get((query, settings))
+        valid = (query, settings) in _valid
         within = cost_key in _within_limits
-    if document is not None and within:
-        return document
-    if document is None:
-        try:
-            document = parse(query, max_tokens=MAX_TOKENS)
-        except GraphQLError as exc:
-            return [exc]
     # Size limits first and alone: a document past them never reaches the standard
     # rules, some of which (overlapping fields) cost time quadratic in its breadth.
-    errors = validate(schema, document, [query_limits_rule(limits, variables)])
-    if errors:
-        return errors
-    remember = len(cost_key[1]) <= MAX_KEY_CHARS
-    with _lock:
-        known = (query, settings) in _valid
-    if not known:
+    if not within:
+        errors = validate(schema, document, [query_limits_rule(limits, variables)])
+        if errors:
+            return errors
+    if not valid:
         errors = validate(schema, document, specified_rules)
         if errors:
             return errors
-    if remember:
+    if len(cost_key[1]) <= MAX_KEY_CHARS:
         with _lock:
-            _valid[(query, settings)] = document
+            _valid[(query, settings)] = True
             _within_limits[cost_key] = True
     return document
 
@@ -105,8 +96,10 @@ def reads_index_only(query: str, operation_name: str | None) -> bool:
     if known is not None:
         return known
     try:
-        document = parse(query, max_tokens=MAX_TOKENS, no_location=True)
-    except (GraphQLError, RecursionError):
+        document = parsed_document(query)
+    except RecursionError:
+        return False
+    if isinstance(document, GraphQLError):
         return False
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -39,6 +39,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from hub.security.limits import parsed_document
 
 if TYPE_CHECKING:
     from hub.service import Hub
@@ -157,7 +159,6 @@ def observe_circuit(source: str, state: str, failures: int) -> None:
 
 MAX_OPERATION_NAMES = 64
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_MAX_TOKENS = 5_000  # as the GraphQL endpoint parses
 
 
 class OperationLabels:
@@ -194,8 +195,10 @@ class OperationLabels:
 
     def _compute(self, query: str, operation_name: str | None) -> tuple[str, str]:
         try:
-            document = parse(query, no_location=True, max_tokens=_MAX_TOKENS)
-        except (GraphQLError, RecursionError):
+            document = parsed_document(query)
+        except RecursionError:
+            return "invalid", "other"
+        if isinstance(document, GraphQLError):
             return "invalid", "other"
         operations = [
             d

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import json
 import logging
 import os
@@ -41,7 +40,6 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
-    parse,
 )
 from graphql.utilities import value_from_ast_untyped
 from pydantic import BaseModel, ConfigDict
@@ -50,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import REQUEST_ID
 from hub.security.identity import caller_of
+from hub.security.limits import parsed_document
 from hub.security.ratelimit import is_api_path
 
 if TYPE_CHECKING:
@@ -59,7 +58,6 @@ log = logging.getLogger(__name__)
 
 BODY_LIMIT = 1024 * 1024
 """Bodies are read for the log up to the API's own limit (larger ones are refused)."""
-MAX_TOKENS = 5_000  # as the GraphQL endpoint parses
 RECORDED_ARGUMENTS = ("filter", "text", "id")
 _SECRET_NAME = re.compile(r"token|key|secret|pass|auth|credential|session|cookie", re.I)
 REDACTED = "[redacted]"
@@ -147,13 +145,12 @@ def _redacted(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: REDACTED if _SECRET_NAME.search(str(k)) else v for k, v in params.items()}
 
 
-@functools.lru_cache(maxsize=256)
 def _parsed(query: str) -> DocumentNode | None:
-    """Clients send the same few query texts; parsing one again costs ~1 ms a request."""
     try:
-        return parse(query, max_tokens=MAX_TOKENS, no_location=True)
-    except (GraphQLError, RecursionError):
+        document = parsed_document(query)
+    except RecursionError:
         return None
+    return None if isinstance(document, GraphQLError) else document
 
 
 def _graphql(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,7 +160,7 @@ def _graphql(request: Mapping[str, Any]) -> dict[str, Any]:
     name = request.get("operationName")
     if not isinstance(query, str):
         return {"operation": None}
-    document = _parsed(query) if len(query) <= 16_384 else _parsed.__wrapped__(query)
+    document = _parsed(query)
     if document is None:
         return {"operation": {"error": "not a parseable GraphQL document"}}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]

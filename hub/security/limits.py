@@ -20,12 +20,14 @@ exponentially is measured in linear time. graphql-core's own MaxIntrospectionDep
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentSpreadNode,
     GraphQLError,
@@ -43,6 +45,7 @@ from graphql import (
     ValidationRule,
     VariableNode,
     get_named_type,
+    parse,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -75,6 +78,35 @@ class LimitsSettings(BaseModel):
     graphql_max_breadth: int = Field(default=64, ge=1, le=10_000)
     graphql_max_aliases: int = Field(default=20, ge=0, le=10_000)
     graphql_max_cost: int = Field(default=500, ge=1)
+
+
+# --- parsing, once per text ---------------------------------------------------------
+
+MAX_TOKENS = 5_000
+"""A cohort query is a few hundred tokens; this bounds parser work on hostile input."""
+REMEMBERED_TEXTS = 512
+LONGEST_REMEMBERED = 16_384
+"""Longer texts are parsed each time (hostile ones must not fill the memory)."""
+
+
+def parsed_document(query: str) -> DocumentNode | GraphQLError:
+    """The document of a GraphQL text, or the parser's error. Clients send the same few
+    texts, and the endpoint, the audit log and the metrics all read each request's
+    document: it is parsed once and shared (documents are never changed after parsing).
+    Raises RecursionError for texts nested past the interpreter's limit."""
+    if len(query) <= LONGEST_REMEMBERED:
+        return _remembered(query)
+    return _parse(query)
+
+
+def _parse(query: str) -> DocumentNode | GraphQLError:
+    try:
+        return parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError as exc:
+        return exc
+
+
+_remembered = functools.lru_cache(maxsize=REMEMBERED_TEXTS)(_parse)
 
 
 # --- the cost model -----------------------------------------------------------------
