@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,7 +34,7 @@ from hub.config import HubConfig, load_config
 from hub.observability import metrics
 from hub.observability.logs import configure_logging
 from hub.observability.middleware import ObservabilityMiddleware
-from hub.observability.trim import start_trimming
+from hub.observability.trim import freeze_startup_objects, start_trimming
 from hub.registry.admin import SourcesAdmin
 from hub.security.audit import AuditTrail
 from hub.security.identity import caller_of
@@ -134,8 +134,10 @@ def _too_large(limit: int) -> Response:
     return JSONResponse({"error": f"request body larger than {limit} bytes"}, status_code=413)
 
 
-def create_app(config: HubConfig | None = None) -> FastAPI:
-    """A new app; the hub is built at startup from `config` (default: `load_config()`)."""
+def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAPI:
+    """A new app; the hub is built at startup from `config` (default: `load_config()`).
+    `serving` (a worker of `imaging-hub serve`) also tends the process heap for a long
+    life: startup objects frozen, freed memory trimmed (hub/observability/trim.py)."""
     settings = config if config is not None else load_config()
 
     @asynccontextmanager
@@ -152,7 +154,7 @@ def create_app(config: HubConfig | None = None) -> FastAPI:
         app.state.hub = hub
         app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it
         watcher = SourcesAdmin.of(hub).start_watching()  # registry changes made by the CLI
-        stop_trimming = start_trimming()
+        stop_trimming = await _tend_heap(hub) if serving else (lambda: None)
         try:
             yield
         finally:
@@ -248,6 +250,13 @@ async def _execute(
         )
     # orjson: a tenth of json.dumps' time for a page of 50 series
     return Response(orjson.dumps(result), media_type="application/json")
+
+
+async def _tend_heap(hub: Hub) -> Callable[[], None]:
+    if hub.config.hub.index == "embedded":  # the generation opened before the freeze
+        await run_in_threadpool(hub.index.ready)
+    freeze_startup_objects()
+    return start_trimming()
 
 
 def _secrets(hub: Hub) -> list[str]:

@@ -23,4 +23,4 @@ def create() -> FastAPI:
 
     The config is read here, in the worker, so a broken file fails the worker's start
     with the config error instead of the first request."""
-    return create_app(load_config())
+    return create_app(load_config(), serving=True)

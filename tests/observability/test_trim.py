@@ -41,3 +41,15 @@ def test_the_trimming_thread_returns_freed_heap_and_stops() -> None:
     time.sleep(0.2)
     assert not any(t.name == "malloc-trim" for t in threading.enumerate())
     assert len(keep) == 64 * 1024
+
+
+def test_startup_objects_are_frozen_out_of_full_collections() -> None:
+    import gc
+
+    before = gc.get_freeze_count()
+    kept = [[i] for i in range(10_000)]  # alive past the freeze, as the loaded hub is
+    trim.freeze_startup_objects()
+    try:
+        assert gc.get_freeze_count() >= before + len(kept)
+    finally:
+        gc.unfreeze()
