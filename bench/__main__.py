@@ -19,7 +19,7 @@ from bench.issue3 import bench_federation
 from bench.issue4 import bench_scale
 from bench.issue7 import bench_export
 from bench.issue8 import bench_ui
-from bench.issue9 import bench_faulty, bench_load, bench_soak
+from bench.issue9 import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
 from bench.load.report import dumps
 
 
@@ -35,7 +35,9 @@ def main() -> None:
     load.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     load.add_argument("--clients", type=int, default=32, help="concurrent clients (load)")
     load.add_argument("--seconds", type=float, default=60.0, help="measured seconds (load)")
-    load.add_argument("--warmup", type=float, help="unmeasured seconds first (default 5; soak 30)")
+    load.add_argument(
+        "--warmup", type=float, help="unmeasured seconds first (default 5; soak 120: caches fill)"
+    )
     load.add_argument("--minutes", type=float, default=10.0, help="soak length")
     load.add_argument("--rate", type=float, default=75.0, help="soak questions per second")
     load.add_argument("--seed", type=int, default=9, help="seed of the question mix")
@@ -63,7 +65,8 @@ def main() -> None:
 
 
 def _load(args: argparse.Namespace) -> str:
-    warmup = args.warmup if args.warmup is not None else (30.0 if args.what == "soak" else 5.0)
+    soak = args.what == "soak"
+    warmup = args.warmup if args.warmup is not None else (SOAK_WARMUP_S if soak else 5.0)
     common = {"warmup_s": warmup, "seed": args.seed, "timeout_s": args.timeout}
     if args.what == "soak":
         report = bench_soak(args.data_dir, args.workers, args.minutes, args.rate, **common)
