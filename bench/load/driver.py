@@ -110,6 +110,18 @@ class Exchange:
                 heapq.heappop(slowest)
 
 
+def _begin(
+    seconds: float, warmup_s: float, timeout_s: float
+) -> tuple[Recording, Exchange, float, float]:
+    """A recording whose window starts after the warm-up, from now: (recording, its
+    exchange, when measuring starts, when the run ends) on the perf_counter clock."""
+    recording = Recording()
+    measure_from = time.perf_counter() + warmup_s
+    end = measure_from + seconds
+    recording.window = (measure_from, end)
+    return recording, Exchange(recording, timeout_s, measure_from), measure_from, end
+
+
 async def closed_loop(
     host: str,
     port: int,
@@ -119,11 +131,7 @@ async def closed_loop(
     timeout_s: float = 30.0,
 ) -> Recording:
     """len(mixes) clients, each on its own kept-alive connection, for warm-up + seconds."""
-    recording = Recording()
-    t0 = time.perf_counter()
-    measure_from, end = t0 + warmup_s, t0 + warmup_s + seconds
-    exchange = Exchange(recording, timeout_s, measure_from)
-    recording.window = (measure_from, end)
+    recording, exchange, measure_from, end = _begin(seconds, warmup_s, timeout_s)
     cpu = {"warm": 0.0}
 
     async def client(mix: Mix, stagger_s: float) -> None:
@@ -157,11 +165,7 @@ async def open_loop(
     max_in_flight: int = 256,
 ) -> Recording:
     """One question every 1/rate s, round-robin over the mixes (virtual users)."""
-    recording = Recording()
-    loop_t0 = time.perf_counter()
-    measure_from, end = loop_t0 + warmup_s, loop_t0 + warmup_s + seconds
-    exchange = Exchange(recording, timeout_s, measure_from)
-    recording.window = (measure_from, end)
+    recording, exchange, measure_from, end = _begin(seconds, warmup_s, timeout_s)
     idle: list[Connection] = []
     tasks: set[asyncio.Task[None]] = set()
     cpu_warm: float | None = None
@@ -174,7 +178,7 @@ async def open_loop(
             idle.append(conn)
 
     i = 0
-    while (due := loop_t0 + i / rate) < end:
+    while (due := measure_from - warmup_s + i / rate) < end:
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
