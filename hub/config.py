@@ -34,6 +34,10 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message says what to change."""
 
 
+LIVE_THREADS = 32
+"""Questions a worker answers at once when they wait on live sources (see below)."""
+
+
 class HubSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,7 +69,7 @@ class HubSettings(BaseModel):
         if self.request_threads is not None:
             return self.request_threads
         if any(s.mode == "live" for s in sources.values()):
-            return 32
+            return LIVE_THREADS
         return 0 if self.index == "embedded" else 2
 
 

@@ -30,7 +30,7 @@ from hub.api.qido import router as qido_router
 from hub.api.rest_cohorts import router as cohorts_router
 from hub.api.rest_export import router as export_router
 from hub.api.spread import SpreadConnections
-from hub.config import HubConfig, load_config
+from hub.config import LIVE_THREADS, HubConfig, load_config
 from hub.observability import metrics
 from hub.observability.logs import configure_logging
 from hub.observability.middleware import ObservabilityMiddleware
@@ -44,7 +44,6 @@ from hub.service import Hub
 from hub.web import mount_web
 
 MAX_BODY = 1024 * 1024
-LATER_LIVE_THREADS = 32
 """A cohort query with its filter is a few KiB; 1 MiB is generous and bounds parsing."""
 
 
@@ -149,7 +148,7 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
         app.state.on_loop = threads == 0
         # On the loop, threads serve only the other routes and questions to live sources
         # registered later, which wait on the network.
-        to_thread.current_default_thread_limiter().total_tokens = threads or LATER_LIVE_THREADS
+        to_thread.current_default_thread_limiter().total_tokens = threads or LIVE_THREADS
         app.state.metrics = metrics.HubStateCollector(hub)
         app.state.hub = hub
         app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it

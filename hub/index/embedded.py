@@ -355,8 +355,11 @@ class EmbeddedCohort:
         if not len(rows):
             return rows
         ranks = -values if key.descending else values
-        ranks = ranks - (ranks[present].min() if present.any() else 0)
-        ranks[~present] = ranks[present].max() + 1 if present.any() else 0
+        if present.any():  # from 0 up, missing values one past the largest
+            ranks = ranks - ranks[present].min()
+            ranks[~present] = ranks[present].max() + 1
+        else:
+            ranks = np.zeros_like(ranks)
         if int(ranks.max()) >= (1 << 62) // len(rows):  # no room for the row in one key
             return rows[np.lexsort((rows, ranks))][:limit]
         order_key = ranks * len(rows) + np.arange(len(rows))  # unique: (rank, row) order
