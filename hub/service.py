@@ -17,6 +17,7 @@ from adapters.registry import discover_adapters
 from adapters.spi import Adapter, AdapterError
 from hub.config import ConfigError, HubConfig
 from hub.federation.planner import Planner, SourceStatus, with_text
+from hub.federation.status import SourceState
 from hub.index.base import CohortQuery, CohortView, SourceSnapshotInfo
 from hub.index.build import build_generation
 from hub.index.elastic.backend import ElasticIndex
@@ -62,7 +63,7 @@ class SourcePlan:
 @dataclass
 class SourceResult:
     source: str
-    status: str
+    status: SourceState
     count: int | None
     latency_ms: float
     message: str
@@ -158,7 +159,7 @@ class Hub:
             plan = self.access_plan(caller)
             view, disclosure = open_cohort(self.index, query, plan, self.config.privacy.min_cell)
             if span is not None:
-                failed = sorted(n for n, s in live.items() if s.status not in ("ok", "partial"))
+                failed = sorted(n for n, s in live.items() if not s.status.answered)
                 tracing.set_attributes(span, failed_sources=",".join(failed) or None)
             return Cohort(view, query, disclosure, live)  # index latency counts from here
 
@@ -177,7 +178,7 @@ class Hub:
             grain = cohort.disclosure.plan.granularity_of(name)
             cell = counts[name]
             if status is not None:
-                answered = status.status in ("ok", "partial")
+                answered = status.status.answered
                 count = cell.value if answered else None
                 message = status.message  # a live answer's message states its exact count
                 if grain is Granularity.COUNT:
@@ -199,7 +200,7 @@ class Hub:
                 results.append(
                     SourceResult(
                         name,
-                        "skipped",
+                        SourceState.SKIPPED,
                         None,
                         0.0,
                         "not harvested yet; run `imaging-hub harvest " + name + "`",
@@ -210,7 +211,7 @@ class Hub:
             results.append(
                 SourceResult(
                     name,
-                    "ok",
+                    SourceState.OK,
                     cell.value,
                     round(latency, 2),
                     f"answered from the index (harvested {snap.harvested_at})",
@@ -221,7 +222,8 @@ class Hub:
         disabled = self.disabled.items()  # registry: skipped, and saying so
         grains = {n: cohort.disclosure.plan.granularity_of(n).value for n, _ in disabled}
         results += [
-            SourceResult(n, "disabled", None, 0.0, d.reason, grains[n]) for n, d in disabled
+            SourceResult(n, SourceState.DISABLED, None, 0.0, d.reason, grains[n])
+            for n, d in disabled
         ]
         return results
 

@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from adapters.spi import Adapter, AdapterError, Page, TransientSourceError, Translation
+from hub.federation.status import SourceState
 from hub.observability import metrics, tracing
 from hub.security.secrets import redact
 
@@ -36,7 +37,7 @@ class FetchResult:
     """What one source answered: its records, a status and a message for people."""
 
     source: str
-    status: str  # ok | partial | timeout | error | skipped
+    status: SourceState
     batches: list[pa.RecordBatch] = field(default_factory=list)
     message: str = ""
     latency_ms: float = 0.0
@@ -117,7 +118,7 @@ class SourceFetcher:
                 series=result.count,
                 retries=result.retries,
             )
-            tracing.set_outcome(span, result.status in ("ok", "partial"), result.message)
+            tracing.set_outcome(span, result.status.answered, result.message)
         seconds = result.latency_ms / 1000
         metrics.observe_fetch(result.source, result.status, seconds, result.retries, result.count)
         metrics.observe_circuit(result.source, self.breaker.state, self.breaker.failures)
@@ -126,9 +127,10 @@ class SourceFetcher:
     async def _fetch(self, translation: Translation, deadline_s: float) -> FetchResult:
         name = self.adapter.name
         if not self.breaker.allows():
-            return FetchResult(name, "skipped", message=f"{name} is failing; circuit breaker open")
+            message = f"{name} is failing; circuit breaker open"
+            return FetchResult(name, SourceState.SKIPPED, message=message)
         started = time.perf_counter()
-        result = FetchResult(name, "ok")
+        result = FetchResult(name, SourceState.OK)
 
         async def bounded_walk() -> None:  # waiting for a slot counts against the deadline
             async with self.concurrency:
@@ -137,16 +139,16 @@ class SourceFetcher:
         try:
             await asyncio.wait_for(bounded_walk(), timeout=deadline_s)
         except TimeoutError:
-            result.status = "partial" if result.batches else "timeout"
+            result.status = SourceState.PARTIAL if result.batches else SourceState.TIMEOUT
             result.message = f"{name} did not finish within {deadline_s:g} s" + (
                 f"; {result.count} series arrived before the deadline" if result.batches else ""
             )
         except AdapterError as exc:
-            result.status = "partial" if result.batches else "error"
+            result.status = SourceState.PARTIAL if result.batches else SourceState.ERROR
             result.message = redact(str(exc), self.adapter.settings)  # a server's echo
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
-        self.breaker.record(result.status == "ok")
-        if result.status == "ok":
+        self.breaker.record(result.status is SourceState.OK)
+        if result.status is SourceState.OK:
             result.message = f"{result.count} series from {name}" + (
                 f" after {result.retries} retries" if result.retries else ""
             )

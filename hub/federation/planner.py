@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from adapters.spi import Adapter, Translation
 from hub.federation.fetch import FetchResult, SourceFetcher
+from hub.federation.status import SourceState
 from hub.index.base import CohortQuery, LiveAnswer, LiveIndex
 from hub.observability import metrics
 from schema.evaluate import matches
@@ -36,7 +37,7 @@ T = TypeVar("T")
 @dataclass
 class SourceStatus:
     source: str
-    status: str
+    status: SourceState
     message: str
     latency_ms: float
 
@@ -125,7 +126,7 @@ class Planner:
             translation = adapter.translate(node)
             key = _cache_key(name, translation)
             if self._fresh_until.get(key, 0.0) > now:
-                statuses[name] = SourceStatus(name, "ok", "answered from the cache", 0.0)
+                statuses[name] = SourceStatus(name, SourceState.OK, "answered from the cache", 0.0)
                 metrics.SOURCE_FETCHES.labels(name, "cached").inc()
                 continue
             translations[name] = translation
@@ -145,17 +146,17 @@ class Planner:
                 metrics.observe_fetch(name, "timeout", self.deadline_s, 0, 0)
                 statuses[name] = SourceStatus(
                     name,
-                    "timeout",
+                    SourceState.TIMEOUT,
                     f"{name} did not answer within the query deadline of {self.deadline_s:g} s",
                     self.deadline_s * 1000,
                 )
                 continue
             result = task.result()
             kept = self._apply_residual(result.batches, translations[name])
-            if result.status in ("ok", "partial"):
+            if result.status.answered:
                 settings = live[name].settings
                 answers.append(LiveAnswer(name, kept, settings.cache_ttl_s, settings.priority))
-            if result.status == "ok":
+            if result.status is SourceState.OK:
                 key = _cache_key(name, translations[name])
                 self._fresh_until[key] = time.monotonic() + live[name].settings.cache_ttl_s
             statuses[name] = SourceStatus(
