@@ -1,4 +1,5 @@
-"""The HTTP app: GraphQL at `/graphql` (GraphiQL on GET), `/healthz`, `/readyz`, `/metrics`.
+"""The HTTP app: GraphQL at `/graphql` (hub/api/graphql_http.py), `/healthz`, `/readyz`,
+`/metrics`, and the REST and DICOMweb routers.
 
 `create_app` is an app factory with a lifespan that owns the one `Hub` (its adapters
 hold HTTP clients), so tests and servers each get their own. Nothing a caller sends
@@ -9,23 +10,18 @@ everything inside a GraphQL request comes back in the standard `errors` list.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
-import orjson
 from anyio import to_thread
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.auth import AuthMiddleware, authenticator_for
-from hub.api.graphql_documents import reads_index_only
-from hub.api.graphql_schema import run_graphql, schema
+from hub.api.graphql_http import router as graphql_router
 from hub.api.qido import router as qido_router
 from hub.api.rest_cohorts import router as cohorts_router
 from hub.api.rest_export import router as export_router
@@ -37,7 +33,6 @@ from hub.observability.middleware import ObservabilityMiddleware
 from hub.observability.trim import freeze_startup_objects, start_trimming
 from hub.registry.admin import SourcesAdmin
 from hub.security.audit import AuditTrail
-from hub.security.identity import caller_of
 from hub.security.ratelimit import RateLimit
 from hub.security.secrets import MIN_SECRET, secret_values
 from hub.service import Hub
@@ -45,40 +40,6 @@ from hub.web import mount_web
 
 MAX_BODY = 1024 * 1024
 """A cohort query with its filter is a few KiB; 1 MiB is generous and bounds parsing."""
-
-
-GRAPHIQL_HTML = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>Imaging Hub · GraphiQL</title>
-  <style>body { margin: 0; } #graphiql { height: 100vh; }</style>
-  <link rel="stylesheet" href="https://unpkg.com/graphiql@3.8.3/graphiql.min.css">
-</head>
-<body>
-  <div id="graphiql">Loading GraphiQL…</div>
-  <script crossorigin src="https://unpkg.com/react@18.3.1/umd/react.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/graphiql@3.8.3/graphiql.min.js"></script>
-  <script>
-    const query = `{
-  cohort(filter: {AND: [{IN: {modality: ["CT"]}}, {IN: {body_part: ["CHEST"]}}]}) {
-    counts { patients studies series }
-    facets(fields: ["collection", "sex"]) { field buckets { key count } missing }
-    series(first: 5) { nodes { collection patientId seriesDescription viewerUrl } }
-  }
-}`;
-    const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
-    ReactDOM.createRoot(document.getElementById("graphiql")).render(
-      React.createElement(GraphiQL, { fetcher, defaultQuery: query }));
-  </script>
-</body>
-</html>
-"""
-
-
-class BadRequest(Exception):
-    """The request is not a GraphQL request at all (400)."""
 
 
 class BodyTooLarge(Exception):
@@ -171,10 +132,6 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
     app.add_middleware(SpreadConnections, every=settings.hub.requests_per_connection)
     app.add_middleware(ObservabilityMiddleware)  # outermost: request id, access log, metrics
 
-    @app.exception_handler(BadRequest)
-    async def bad_request(_request: Request, exc: BadRequest) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
@@ -195,60 +152,13 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
         state = getattr(request.app.state, "metrics", None)
         return Response(metrics.render(state), media_type=metrics.CONTENT_TYPE_LATEST)
 
-    @app.post("/graphql")
-    async def graphql_post(request: Request) -> Response:
-        try:
-            payload = json.loads(await request.body())
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            raise BadRequest("request body is not valid JSON") from None
-        if not isinstance(payload, dict):
-            raise BadRequest('request body must be a JSON object {"query": ..., "variables": ...}')
-        return await _execute(request, payload)
-
-    @app.get("/graphql", response_model=None)
-    async def graphql_get(request: Request) -> Response:
-        """GraphiQL for a browser; with `?query=` the query runs, as GraphQL-over-HTTP allows."""
-        params = request.query_params
-        if "query" not in params:
-            return HTMLResponse(GRAPHIQL_HTML)
-        payload: dict[str, Any] = dict(params)
-        if "variables" in params:
-            try:
-                payload["variables"] = json.loads(params["variables"])
-            except (ValueError, RecursionError):
-                raise BadRequest("`variables` is not valid JSON") from None
-        return await _execute(request, payload, allow_mutations=False)
-
+    app.include_router(graphql_router)
     app.include_router(export_router)
     app.include_router(cohorts_router)
     app.include_router(qido_router)
 
     mount_web(app)  # the cohort builder page at `/`, its assets under `/web`
     return app
-
-
-async def _execute(
-    request: Request, payload: dict[str, Any], allow_mutations: bool = True
-) -> Response:
-    query = payload.get("query")
-    variables = payload.get("variables")
-    operation_name = payload.get("operationName")
-    if not isinstance(query, str) or not query.strip():
-        raise BadRequest("`query` must be a non-empty string")
-    if variables is not None and not isinstance(variables, dict):
-        raise BadRequest("`variables` must be a JSON object")
-    if operation_name is not None and not isinstance(operation_name, str):
-        raise BadRequest("`operationName` must be a string")
-    hub: Hub = request.app.state.hub
-    on_loop = request.app.state.on_loop and not hub.planner.live  # see `request_threads`
-    if on_loop and reads_index_only(query, operation_name):
-        result = _observed_graphql(hub, query, variables, operation_name, allow_mutations, request)
-    else:
-        result = await run_in_threadpool(
-            _observed_graphql, hub, query, variables, operation_name, allow_mutations, request
-        )
-    # orjson: a tenth of json.dumps' time for a page of 50 series
-    return Response(orjson.dumps(result), media_type="application/json")
 
 
 async def _tend_heap(hub: Hub) -> Callable[[], None]:
@@ -267,25 +177,3 @@ def _secrets(hub: Hub) -> list[str]:
         if len(value) >= MIN_SECRET:
             values.append(value)
     return values
-
-
-_ROOTS = (schema.graphql_schema.query_type, schema.graphql_schema.mutation_type)
-metrics.OPERATIONS.root_fields = frozenset(f for t in _ROOTS if t is not None for f in t.fields)
-
-
-def _observed_graphql(
-    hub: Hub,
-    query: str,
-    variables: dict[str, Any] | None,
-    operation_name: str | None,
-    allow_mutations: bool,
-    request: Request,
-) -> dict[str, Any]:
-    """`run_graphql`, timed and counted per (bounded) operation label (in a worker
-    thread, or on the loop when `request_threads` is 0)."""
-    operation, field = metrics.OPERATIONS.of(query, operation_name)
-    started = time.perf_counter()
-    result = run_graphql(hub, query, variables, operation_name, allow_mutations, caller_of(request))
-    ok = not result.get("errors")
-    metrics.observe_graphql(operation, field, time.perf_counter() - started, ok)
-    return result

@@ -11,7 +11,7 @@ import pytest
 from anyio import to_thread
 from fastapi.testclient import TestClient
 
-import hub.api.app as app_module
+import hub.api.graphql_http as transport
 from adapters.spi import SourceSettings
 from hub.api.app import create_app
 from hub.config import HubSettings
@@ -45,13 +45,13 @@ def test_questions_are_answered_on_the_loop_when_every_source_is_harvested(
     small_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[str] = []
-    answer = app_module._observed_graphql
+    answer = transport._observed_graphql
 
     def spy(*args: Any) -> Any:
         threads.append(threading.current_thread().name)
         return answer(*args)
 
-    monkeypatch.setattr(app_module, "_observed_graphql", spy)
+    monkeypatch.setattr(transport, "_observed_graphql", spy)
     with TestClient(create_app(hub_config(small_data_dir))) as client:
         hub = client.app.state.hub  # type: ignore[attr-defined]
         on_loop = client.post("/graphql", json=QUESTION).json()
