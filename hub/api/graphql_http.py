@@ -80,13 +80,22 @@ GRAPHIQL_HTML = """<!doctype html>
 
 
 class Refused(Exception):
-    """Not a request this endpoint can run: answered with `status` and `message` alone."""
+    """Not a request this endpoint can run: answered with `status` and `message` alone.
+    `graphql` marks a well-formed GraphQL request refused (a mutation over GET): its
+    answer is a GraphQL response in either media type."""
 
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        graphql: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
+        self.graphql = graphql
 
 
 @dataclass(frozen=True)
@@ -213,7 +222,7 @@ def refuse_mutation_over_get(params: Params) -> None:
     if params.operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == params.operation_name]
     if len(operations) == 1 and operations[0].operation is OperationType.MUTATION:
-        raise Refused(405, "mutations must be sent with POST", {"Allow": "POST"})
+        raise Refused(405, "mutations must be sent with POST", {"Allow": "POST"}, graphql=True)
 
 
 # --- answers ------------------------------------------------------------------------------
@@ -250,11 +259,11 @@ def answer(result: dict[str, Any], media: str) -> Response:
 
 
 def refusal(refused: Refused, media: str) -> Response:
-    """A refused request's answer: the GraphQL `errors` shape for the new type, the hub's
-    own `{"error": ...}` for `application/json` (what its clients have always read)."""
+    """A refused request's answer: the GraphQL `errors` shape for the new type or a GraphQL
+    request, else the hub's own `{"error": ...}` (what `application/json` clients read)."""
     body: dict[str, Any] = (
         {"errors": [{"message": refused.message}]}
-        if media == GRAPHQL_RESPONSE
+        if media == GRAPHQL_RESPONSE or refused.graphql
         else {"error": refused.message}
     )
     return _response(body, media, refused.status, refused.headers)

@@ -237,6 +237,7 @@ def test_get_runs_queries_and_refuses_mutations_with_405(endpoint: str) -> None:
             endpoint, params={"query": "mutation { __typename }"}, headers={"accept": accept}
         )
         assert mutation.status_code == 405 and mutation.headers["allow"] == "POST"
+        assert mutation.json() == {"errors": [{"message": "mutations must be sent with POST"}]}
     named = "query Q { __typename } mutation M { __typename }"
     chosen = httpx.get(endpoint, params={"query": named, "operationName": "M"})
     assert chosen.status_code == 405

@@ -25,6 +25,7 @@ from tests.conftest import hub_config
 
 KEY = "ihk_audit-test-key-9f8e7d6c5b4a"
 CT = {"=": {"modality": "CT"}}
+JSON_BODY = {"content-type": "application/json"}
 COHORT = "query Counts($f: JSON, $t: String) { cohort(filter: $f, text: $t) { counts { series } } }"
 
 
@@ -99,7 +100,7 @@ def test_refusals_are_logged_too(audited: tuple[TestClient, Path]) -> None:
     sources = {"query": "{ sources { name } }"}
     bearer = {"Authorization": f"Bearer {bad_token}"}
     assert client.post("/graphql", json=sources, headers=bearer).status_code == 401
-    assert client.post("/graphql", content=b"{not json").status_code == 400
+    assert client.post("/graphql", content=b"{not json", headers=JSON_BODY).status_code == 400
     assert client.post("/graphql", json={"query": "{ nope }"}).status_code == 200
     assert client.get("/dicomweb/series", params={"access_token": "abc123"}).status_code < 500
     for _ in range(12):
