@@ -19,6 +19,7 @@ parameters of the wrong shape, 405 for a mutation over GET.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Mapping
@@ -48,35 +49,6 @@ _CONTENT_TYPES = {
 _UTF8 = frozenset({"utf-8", "utf8"})
 
 router = APIRouter()
-
-GRAPHIQL_HTML = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>Imaging Hub · GraphiQL</title>
-  <style>body { margin: 0; } #graphiql { height: 100vh; }</style>
-  <link rel="stylesheet" href="https://unpkg.com/graphiql@3.8.3/graphiql.min.css">
-</head>
-<body>
-  <div id="graphiql">Loading GraphiQL…</div>
-  <script crossorigin src="https://unpkg.com/react@18.3.1/umd/react.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/graphiql@3.8.3/graphiql.min.js"></script>
-  <script>
-    const query = `{
-  cohort(filter: {AND: [{IN: {modality: ["CT"]}}, {IN: {body_part: ["CHEST"]}}]}) {
-    counts { patients studies series }
-    facets(fields: ["collection", "sex"]) { field buckets { key count } missing }
-    series(first: 5) { nodes { collection patientId seriesDescription viewerUrl } }
-  }
-}`;
-    const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
-    ReactDOM.createRoot(document.getElementById("graphiql")).render(
-      React.createElement(GraphiQL, { fetcher, defaultQuery: query }));
-  </script>
-</body>
-</html>
-"""
 
 
 class Refused(Exception):
@@ -115,14 +87,15 @@ def negotiate(accept: str | None) -> str:
     is acceptable. Each type takes the quality of the most specific range that matches it
     (RFC 9110). Between equals, a client that names both types gets the newer one; one
     that only matches them by a wildcard (`*/*`, `application/*`) is an older client and
-    gets `application/json`, as does a request with no `Accept` at all."""
-    if accept is None or not accept.strip():
+    gets `application/json`, as does a request with no `Accept` (or none that parses)."""
+    ranges = _media_ranges(accept or "")
+    if not ranges:
         return JSON
-    ranges = _media_ranges(accept)
+    utf8 = [r for r in ranges if r[2].get("charset", "utf-8").strip('"') in _UTF8]
     best: tuple[float, float, int] = (0.0, -1.0, 0)
     chosen: str | None = None
     for media in (JSON, GRAPHQL_RESPONSE):
-        quality, fitness = mimeparse.quality_and_fitness_parsed(media, ranges)
+        quality, fitness = mimeparse.quality_and_fitness_parsed(media, utf8)
         named = fitness >= 110  # type and subtype both matched without a wildcard
         preferred = int((media == GRAPHQL_RESPONSE) == named)
         key = (float(quality), float(fitness), preferred)
@@ -135,18 +108,13 @@ def negotiate(accept: str | None) -> str:
 
 
 def _media_ranges(accept: str) -> list[tuple[str, str, dict[str, str]]]:
-    """The parseable ranges of an `Accept` header; ranges asking for a charset other than
-    UTF-8 cannot match (every answer is UTF-8)."""
+    """The ranges of an `Accept` header that parse (media types are case-insensitive);
+    one bad range leaves the others standing."""
     ranges = []
     for text in accept.lower().split(","):
-        if not text.strip():
-            continue
-        try:
-            kind, subtype, params = mimeparse.parse_media_range(text)
-        except ValueError:  # MimeTypeParseException: one bad range, the rest still count
-            continue
-        if params.get("charset", "utf-8").strip('"') in _UTF8:
-            ranges.append((kind, subtype, params))
+        if text.strip():
+            with contextlib.suppress(ValueError):  # mimeparse.MimeTypeParseException
+                ranges.append(mimeparse.parse_media_range(text))
     return ranges
 
 
@@ -340,3 +308,33 @@ def _observed_graphql(
     ok = not result.get("errors")
     metrics.observe_graphql(operation, field, time.perf_counter() - started, ok)
     return result
+
+
+GRAPHIQL_HTML = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Imaging Hub · GraphiQL</title>
+  <style>body { margin: 0; } #graphiql { height: 100vh; }</style>
+  <link rel="stylesheet" href="https://unpkg.com/graphiql@3.8.3/graphiql.min.css">
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL…</div>
+  <script crossorigin src="https://unpkg.com/react@18.3.1/umd/react.production.min.js"></script>
+  <script crossorigin src="https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js"></script>
+  <script crossorigin src="https://unpkg.com/graphiql@3.8.3/graphiql.min.js"></script>
+  <script>
+    const query = `{
+  cohort(filter: {AND: [{IN: {modality: ["CT"]}}, {IN: {body_part: ["CHEST"]}}]}) {
+    counts { patients studies series }
+    facets(fields: ["collection", "sex"]) { field buckets { key count } missing }
+    series(first: 5) { nodes { collection patientId seriesDescription viewerUrl } }
+  }
+}`;
+    const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
+    ReactDOM.createRoot(document.getElementById("graphiql")).render(
+      React.createElement(GraphiQL, { fetcher, defaultQuery: query }));
+  </script>
+</body>
+</html>
+"""

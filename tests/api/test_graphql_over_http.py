@@ -90,6 +90,7 @@ def test_the_audit_suite_finds_nothing_to_fix(endpoint: str) -> None:
         (f"*/*, {GRAPHQL_RESPONSE};q=0", JSON),  # the named range's q=0 wins over */*
         (f"{JSON}; charset=iso-8859-1, {GRAPHQL_RESPONSE}", RESPONSE_TYPE),
         ("not a media type, application/json", JSON),  # one bad range: the rest count
+        ("not a media type", JSON),  # nothing parses: as if there were no Accept
     ],
 )
 def test_accept_chooses_the_media_type(endpoint: str, accept: str | None, media: str) -> None:
