@@ -16,6 +16,8 @@ import pytest
 from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXTransport
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hub.api.graphql_http import GRAPHQL_RESPONSE, JSON, status_of
 from hub.api.graphql_schema import INTERNAL_ERROR, run_graphql
@@ -101,6 +103,52 @@ def test_accept_chooses_the_media_type(endpoint: str, accept: str | None, media:
     assert response.headers["content-type"] == media
     assert response.headers["vary"] == "Accept"
     assert response.json() == {"data": {"__typename": "Query"}}
+
+
+MEDIA_PARTS = [
+    "application",
+    "json",
+    "graphql-response+json",
+    "*",
+    "/",
+    ";",
+    ",",
+    "q=",
+    "0",
+    "0.5",
+    "1",
+    "charset=",
+    "utf-8",
+    "latin1",
+    '"',
+    " ",
+    "=",
+    "text",
+    "html",
+    "nan",
+]
+header_values = (
+    st.lists(st.sampled_from(MEDIA_PARTS), max_size=12).map("".join)
+    | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
+).map(str.strip)  # HTTP trims a header value's outer whitespace
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(accept=header_values, content_type=header_values)
+def test_any_accept_or_content_type_is_answered_cleanly(
+    endpoint: str, accept: str, content_type: str
+) -> None:
+    headers = {"accept": accept, "content-type": content_type}
+    response = httpx.post(endpoint, content=json.dumps(TYPENAME), headers=headers)
+    assert response.status_code in (200, 406, 415), (headers, response.text)
+    assert response.headers["content-type"] in (JSON, RESPONSE_TYPE)
+    body = response.json()
+    assert body.get("data") == {"__typename": "Query"} or body.get("error") or body.get("errors")
 
 
 @pytest.mark.parametrize(
