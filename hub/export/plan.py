@@ -26,9 +26,10 @@ from hub.export.writers import (
 )
 from hub.security.identity import ANONYMOUS, Caller
 from hub.service import Cohort, Hub
+from schema.errors import CallerError
 
 
-class ExportError(ValueError):
+class ExportError(CallerError):
     """An export request the caller got wrong; the message says what to change."""
 
 

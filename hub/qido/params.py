@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adapters.dicom_json import TAGS
+from schema.errors import CallerError
 
 Level = Literal["study", "series"]
 MAX_RESULTS = 1000
@@ -71,7 +72,7 @@ _DATE = re.compile(r"[0-9]{8}")
 _SEX = {"F": "female", "M": "male", "O": "other"}
 
 
-class QidoError(ValueError):
+class QidoError(CallerError):
     """A QIDO-RS request the hub cannot answer as asked (400)."""
 
 

@@ -1,0 +1,24 @@
+"""The REST faces' answer to an internal error: a generic message with the request id.
+
+Only a `CallerError` is answered with its own text (a 4xx); anything else raised while
+answering is logged here with its traceback (the log line carries the request id too) and
+answered with `internal_message`, so a column name, a file path or a host never reaches
+the caller. GraphQL does the same in `hub.api.graphql_schema._format_error`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi.responses import JSONResponse
+
+from hub.observability.context import current_request_id
+from schema.errors import internal_message
+
+
+def internal_error(log: logging.Logger, what: str) -> JSONResponse:
+    """Log the exception being handled (call inside `except`) and answer a generic 500."""
+    log.exception("%s failed", what)
+    request_id = current_request_id()
+    body = {"error": internal_message(request_id), "request_id": request_id}
+    return JSONResponse(body, status_code=500)
