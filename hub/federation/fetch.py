@@ -137,8 +137,7 @@ class SourceFetcher:
     async def _fetch(self, translation: Translation, deadline_s: float) -> FetchResult:
         name = self.adapter.name
         if not self.breaker.allows():
-            message = f"{name} is failing; circuit breaker open"
-            return FetchResult(name, SourceState.SKIPPED, message=message)
+            return FetchResult(name, SourceState.SKIPPED, message=_circuit_open(name))
         started = time.perf_counter()
         result = FetchResult(name, SourceState.OK)
 
@@ -172,10 +171,13 @@ class SourceFetcher:
     def translate(self, node: Node) -> Translation | FetchResult:
         """The adapter's translation of `node`; when its translate raises, the `error`
         result to report instead (nothing is asked). The breaker counts it as a failure."""
+        name = self.adapter.name
+        if self.breaker.state == "open":  # not even translated; half-open lets `_fetch` decide
+            metrics.observe_fetch(name, SourceState.SKIPPED, 0.0, 0, 0)
+            return FetchResult(name, SourceState.SKIPPED, message=_circuit_open(name))
         try:
             return self.adapter.translate(node)
         except Exception as exc:
-            name = self.adapter.name
             if isinstance(exc, AdapterError):
                 message = redact(str(exc), self.adapter.settings)
                 log.warning("source %s: translate failed (%s)", name, message)
@@ -216,6 +218,10 @@ class SourceFetcher:
                     result.retries += 1
                 return [b async for b in self.adapter.search(translation, page)]
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _circuit_open(name: str) -> str:
+    return f"{name} is failing; circuit breaker open"
 
 
 def _wait_honouring_retry_after(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
