@@ -150,6 +150,7 @@ def test_a_resolver_deep_error_is_generic(
         ("GET", "/export?format=csv", "hub.api.rest_export.prepare_export"),
         ("POST", "/cohorts", "hub.cohorts.CohortStore.save"),
         ("GET", "/dicomweb/studies", "hub.api.qido.search_studies"),
+        ("GET", "/metrics", "hub.observability.metrics.render"),  # no route catches it
     ],
 )
 def test_rest_faces_hide_unexpected_errors(
