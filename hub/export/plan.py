@@ -146,7 +146,7 @@ def prepare_export(
 ) -> Export:
     """Check the request and answer the cohort as `caller` may see it (only series some
     source gives them as records); raises ExportError, FilterError, QueryError (all
-    ValueErrors) or IndexNotReady."""
+    CallerErrors) or IndexNotReady."""
     spec = FORMATS.get(format) if isinstance(format, str) else None
     if spec is None:
         raise ExportError(f"unknown export format {format!r}; formats: {', '.join(FORMATS)}")

@@ -144,7 +144,7 @@ def _control(query: QidoQuery, name: str, given: list[str]) -> None:
         raise QidoError(f"{name} may be given once")
     value = given[0].strip()
     if name in ("limit", "offset"):
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # int() refuses "²", which isdigit() takes
             raise QidoError(f"{name} must be a whole number >= 0, got {value!r}")
         number = int(value)
         if name == "offset":
