@@ -125,11 +125,20 @@ def test_a_buggy_adapter_is_its_own_error_and_the_rest_answers(
         assert INTERNAL_DETAIL in str(record.exc_info[1])  # the detail is in the log only
 
 
+def invalid_settings() -> None:
+    SourceSettings.model_validate({"name": "x", "adapter": "y", "timeout_s": INTERNAL_DETAIL})
+
+
+def plain_value_error() -> None:
+    raise ValueError(f"timeout_s: cannot read {INTERNAL_DETAIL}")
+
+
+@pytest.mark.parametrize("deep", [invalid_settings, plain_value_error])
 def test_a_resolver_deep_error_is_generic(
-    data_dir: Path, captured: Captured, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, captured: Captured, monkeypatch: pytest.MonkeyPatch, deep: Any
 ) -> None:
     def explain(_hub: Hub, _filter: Any, _text: str | None) -> None:
-        SourceSettings.model_validate({"name": "x", "adapter": "y", "timeout_s": INTERNAL_DETAIL})
+        deep()
 
     monkeypatch.setattr(Hub, "explain", explain)
     with serve(config(data_dir)) as url:
