@@ -48,6 +48,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from adapters.batch import to_batch, validate_batch
+from adapters.local_io import local_errors
 from adapters.spi import (
     Adapter,
     Capabilities,
@@ -220,12 +221,8 @@ class CatalogueAdapter(Adapter):
 
     def _load(self) -> _Loaded:
         """The validated file, parsed again only when its content changed (it is small)."""
-        try:
+        with local_errors(self.name, f"catalogue file {self.path.name}"):
             data = self.path.read_bytes()
-        except OSError as exc:
-            raise TerminalSourceError(
-                f"catalogue file {self.path}: cannot read it ({exc.strerror or exc})"
-            ) from None
         digest = hashlib.sha256(data).hexdigest()
         if self._loaded is not None and self._loaded.digest == digest:
             return self._loaded

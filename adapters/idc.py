@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from adapters.batch import validate_batch
 from adapters.duckdb_sql import compile_where
+from adapters.local_io import local_errors
 from adapters.spi import (
     Adapter,
     Capabilities,
@@ -130,7 +131,7 @@ class IdcAdapter(Adapter):
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """One in-memory DuckDB with the canonical view; cursors are per call (thread-safe)."""
-        with self._lock:
+        with self._lock, local_errors(self.name, "opening the IDC parquet files"):
             if self._conn is None:
                 conn = duckdb.connect(":memory:")
                 conn.read_parquet(str(self.index_path)).create_view("idc_raw")
@@ -170,13 +171,15 @@ class IdcAdapter(Adapter):
         """One canonical row, unsorted: the default's sorted MATCH_ALL page orders a million
         series (~10 s); this proves the parquet files open and map in ~1 s."""
         cur = self._connection()
-        row = await asyncio.to_thread(lambda: cur.execute(PROBE_SQL).fetchone())
+        with local_errors(self.name, "reading the IDC index"):
+            row = await asyncio.to_thread(lambda: cur.execute(PROBE_SQL).fetchone())
         if row is None:
             raise TerminalSourceError(f"{self.name}: the IDC index holds no series")
 
     def estimated_total(self) -> int:
         cur = self._connection()
-        row = cur.execute("SELECT count(*) FROM idc_raw").fetchone()
+        with local_errors(self.name, "counting the IDC index"):
+            row = cur.execute("SELECT count(*) FROM idc_raw").fetchone()
         return int(row[0]) if row else 0
 
     def data_version(self) -> str:
@@ -190,11 +193,12 @@ class IdcAdapter(Adapter):
         cur = self._connection()
         fetched_at = dt.datetime.now(dt.UTC)
         query = f"SELECT *, ? AS fetched_at FROM ({sql})"
-        reader = await asyncio.to_thread(
-            lambda: cur.sql(query, params=[fetched_at, *params]).to_arrow_reader(batch_rows)
-        )
-        while (batch := await asyncio.to_thread(_next_batch, reader)) is not None:
-            yield validate_batch(batch, self.name)
+        with local_errors(self.name, "querying the IDC index"):
+            reader = await asyncio.to_thread(
+                lambda: cur.sql(query, params=[fetched_at, *params]).to_arrow_reader(batch_rows)
+            )
+            while (batch := await asyncio.to_thread(_next_batch, reader)) is not None:
+                yield validate_batch(batch, self.name)
 
     async def aclose(self) -> None:
         with self._lock:

@@ -15,8 +15,9 @@ The contract, in short (DESIGN.md, "Adapters: a small SPI"):
   `to_batch`, `validate_batch`); `next_page` says what follows (`Pager`); `harvest()`
   streams everything (`walk_pages`);
 - raise `TransientSourceError` when trying again may help and `TerminalSourceError` when it
-  cannot (`HttpAdapter` + `send` + `json_body` do this for HTTP), with no secret in any
-  message; read secrets with `credential(settings)`;
+  cannot (`HttpAdapter` + `send` + `json_body` do this for HTTP, `local_errors` for files
+  and DuckDB), with no secret in any message; read secrets with `credential(settings)`;
+  anything else an adapter raises is a bug, reported generically by the hub;
 - never retry, sleep or back off: the hub retries transient errors, honours Retry-After,
   applies deadlines and circuit breaking, in one place for every source.
 """
@@ -39,6 +40,7 @@ from adapters.fieldmap import (
     one_per_field,
 )
 from adapters.http import HttpAdapter, credential, json_body, retry_after_seconds, send
+from adapters.local_io import local_errors
 from adapters.paging import Pager, offset_params, walk_pages
 from adapters.spi import (
     ALL_OPERATORS,
@@ -109,6 +111,8 @@ __all__ = [  # noqa: RUF022 - grouped by topic, for readers
     "json_body",
     "retry_after_seconds",
     "send",
+    # files and DuckDB
+    "local_errors",
     # canonical records in Arrow
     "ARROW_SCHEMA",
     "FIELDS",

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schema.errors import Terminal, Transient
 from schema.filters import MATCH_ALL, And, Compare, In, IsMissing, Node, Or, Search
 
 Operator = Literal["=", "!=", "IN", "EXCLUDES", ">", ">=", "<", "<=", "is_missing", "search"]
@@ -121,10 +122,13 @@ class Page:
 
 
 class AdapterError(Exception):
-    """Base of errors an adapter raises; messages must never contain secrets."""
+    """Base of errors an adapter raises on purpose; messages must never contain secrets.
+
+    Their text becomes the source's status message (redacted). Anything else an adapter
+    raises is a bug: the hub's fetch boundary logs it and reports a generic message."""
 
 
-class TransientSourceError(AdapterError):
+class TransientSourceError(AdapterError, Transient):
     """Trying again may help: timeouts, dropped connections, 429, 5xx."""
 
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
@@ -132,7 +136,7 @@ class TransientSourceError(AdapterError):
         self.retry_after_s = retry_after_s
 
 
-class TerminalSourceError(AdapterError):
+class TerminalSourceError(AdapterError, Terminal):
     """Trying again will not help: bad credentials, 4xx, a malformed answer, bad config."""
 
 

@@ -30,12 +30,13 @@ from typing import Any
 
 from hub.security.suppression import ReleasedCounts
 from hub.service import Cohort, Hub
+from schema.errors import CallerError
 from schema.filters import MATCH_ALL, And, In, Node, Or, to_json
 
 COHORT_ID = re.compile(r"[0-9a-f]{32}")
 
 
-class CohortNotFound(LookupError):
+class CohortNotFound(CallerError, LookupError):
     """No saved cohort has that id (404)."""
 
 
@@ -160,7 +161,7 @@ def cohort_id(filter_json: dict[str, Any], text: str | None, versions: list[Data
 
 def check_id(value: str) -> str:
     if not isinstance(value, str) or COHORT_ID.fullmatch(value) is None:
-        raise ValueError("a cohort id is 32 lower-case hex digits, as saveCohort returned it")
+        raise CallerError("a cohort id is 32 lower-case hex digits, as saveCohort returned it")
     return value
 
 

@@ -21,6 +21,7 @@ from hub.security.audit import AuditSettings
 from hub.security.auth_settings import AuthSettings
 from hub.security.limits import LimitsSettings
 from hub.security.suppression import PrivacySettings
+from schema.errors import CallerError
 
 SECRET_KEYS = ("password", "token", "api_key", "apikey", "secret", "credentials")
 
@@ -30,7 +31,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(CallerError):
     """The configuration cannot be used; the message says what to change."""
 
 

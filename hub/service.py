@@ -29,6 +29,7 @@ from hub.registry.store import DisabledSource, merge_registry
 from hub.security.access import AccessPlan, Granularity, plan_access
 from hub.security.disclosure import Disclosure, open_cohort
 from hub.security.identity import ANONYMOUS, Caller
+from schema.errors import CallerError, internal_message
 from schema.filters import MAX_STRING, Node, parse_filter, to_json
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class Hub:
     def parse(filter_json: Any, text: str | None) -> CohortQuery:
         node: Node = parse_filter(filter_json)
         if text is not None and len(text) > MAX_STRING:
-            raise ValueError(f"text must be at most {MAX_STRING} characters")
+            raise CallerError(f"text must be at most {MAX_STRING} characters")
         return CohortQuery(node, text or None)
 
     def cohort(self, filter_json: Any, text: str | None, caller: Caller = ANONYMOUS) -> Cohort:
@@ -299,7 +300,8 @@ class Hub:
         or publish the changed snapshots behind their aliases (Elasticsearch).
 
         A source that fails keeps its previous snapshot; the index is still brought up
-        to date with every last good snapshot, and the error is raised after.
+        to date with every last good snapshot, and the error is raised after (an
+        `AdapterError`; whatever else an adapter raised is logged and named generically).
         """
         names = names or self.harvestable()
         unknown = [n for n in names if n not in self.adapters]
@@ -315,6 +317,11 @@ class Hub:
             except AdapterError as exc:
                 log.error("harvest of %s failed: %s", name, exc)
                 failures.append(f"{name}: {exc}")
+                step.finished(ok=False)
+            except Exception:  # a bug in the adapter: logged in full, reported generically
+                log.exception("harvest of %s failed unexpectedly", name)
+                rid = current_request_id()
+                failures.append(internal_message(rid, f"{name}: internal error"))
                 step.finished(ok=False)
             except BaseException:
                 step.finished(ok=False)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from schema.errors import CallerError
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 MAX_DEPTH = 12
@@ -33,7 +34,7 @@ _SHOW.maxstring = 80
 _SHOW.maxother = 80
 
 
-class FilterError(ValueError):
+class FilterError(CallerError):
     """A filter a person got wrong; `path` says where."""
 
     def __init__(self, path: str, message: str) -> None:

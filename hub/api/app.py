@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.auth import AuthMiddleware, authenticator_for
+from hub.api.errors import InternalErrors
 from hub.api.graphql_http import router as graphql_router
 from hub.api.qido import router as qido_router
 from hub.api.rest_cohorts import router as cohorts_router
@@ -37,6 +38,7 @@ from hub.security.ratelimit import RateLimit
 from hub.security.secrets import MIN_SECRET, secret_values
 from hub.service import Hub
 from hub.web import mount_web
+from schema.errors import CallerError
 
 MAX_BODY = 1024 * 1024
 """A cohort query with its filter is a few KiB; 1 MiB is generous and bounds parsing."""
@@ -130,7 +132,13 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
     app.add_middleware(AuthMiddleware)  # request.state.caller for every route
     app.add_middleware(AuditTrail, state=app.state)  # logs every API answer, 401s too
     app.add_middleware(SpreadConnections, every=settings.hub.requests_per_connection)
+    app.add_middleware(InternalErrors)  # a generic 500 with the request id, never a traceback
     app.add_middleware(ObservabilityMiddleware)  # outermost: request id, access log, metrics
+
+    @app.exception_handler(CallerError)
+    async def caller_error(_request: Request, exc: CallerError) -> JSONResponse:
+        """Any route: the caller's mistake is a 400 with its text (and only that kind is)."""
+        return JSONResponse({"error": str(exc)}, status_code=400)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -40,6 +40,7 @@ from hub.api.graphql_types import (
     SourceResult,
 )
 from hub.index.base import IndexNotReady, SeriesPage, SortKey
+from hub.observability.context import current_request_id
 from hub.security.access import SourceAccess as SourceAccessValue
 from hub.security.disclosure import release_sources
 from hub.security.identity import ANONYMOUS, Caller, caller_of
@@ -48,14 +49,12 @@ from hub.service import Cohort as CohortResult
 from hub.service import Hub, SourceInfo
 from hub.service import SourcePlan as SourcePlanResult
 from hub.service import SourceResult as SourceResultValue
+from schema.errors import internal_message, is_caller_error
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "internal error; see server log"
-
-CALLER_ERRORS = (ValueError, IndexNotReady, PermissionError)
-"""FilterError and QueryError are ValueErrors: the message tells the caller what to fix;
-`hub.security.auth.Forbidden` ("admin role required ...") is a PermissionError."""
+INTERNAL_ERROR = "internal error"
+"""How every hidden error's message starts; the request id follows (`internal_message`)."""
 
 
 def _hub(info: graphene.ResolveInfo) -> Hub:
@@ -221,7 +220,7 @@ def run_graphql(
         return {"errors": [{"message": "query is nested too deeply"}]}
     except Exception:
         log.exception("GraphQL request failed outside any resolver")
-        return {"errors": [{"message": INTERNAL_ERROR}]}
+        return {"errors": [_internal({})]}
 
 
 def _is_mutation(document: DocumentNode, operation_name: str | None) -> bool:
@@ -241,17 +240,31 @@ def _response(result: ExecutionResult) -> dict[str, Any]:
 
 
 def _format_error(error: GraphQLError) -> dict[str, Any]:
-    """Keep the caller's own mistakes readable; log and hide everything unexpected."""
+    """Keep the caller's own mistakes readable; log and hide everything unexpected.
+
+    Only a `CallerError` (and the hub's own "not ready yet") keeps its text: a plain
+    ValueError, KeyError or pydantic ValidationError raised deep in the hub is not the
+    caller's fault, and its text may name internals."""
     original = error.original_error
     while isinstance(original, GraphQLError) and original.original_error is not None:
         original = original.original_error
     formatted = dict(error.formatted)
     if original is None or isinstance(original, GraphQLError):
         return formatted
-    if isinstance(original, CALLER_ERRORS):
+    if is_caller_error(original) or isinstance(original, IndexNotReady):
         # str(), not the GraphQL message: that prefers FilterError.message, which drops the path.
         formatted["message"] = str(original)
         return formatted
     log.error("GraphQL resolver failed at %s", error.path, exc_info=original)
-    formatted["message"] = INTERNAL_ERROR
+    return _internal(formatted)
+
+
+def _internal(formatted: dict[str, Any]) -> dict[str, Any]:
+    """A generic error carrying the request id, in the message and in `extensions`."""
+    request_id = current_request_id()
+    formatted["message"] = internal_message(request_id, INTERNAL_ERROR)
+    extensions = {"code": "INTERNAL_SERVER_ERROR"}
+    if request_id:
+        extensions["requestId"] = request_id
+    formatted["extensions"] = {**formatted.get("extensions", {}), **extensions}
     return formatted

@@ -16,6 +16,7 @@ from graphql.language import IntValueNode
 from graphql.utilities import value_from_ast_untyped
 
 from hub.index.base import SeriesPage
+from schema.errors import CallerError
 from schema.record import FIELDS, FieldKind, FieldSpec
 
 
@@ -47,13 +48,13 @@ class Long(graphene.Scalar):  # type: ignore[misc]
     @staticmethod
     def parse_value(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"Long cannot represent {value!r}")
+            raise CallerError(f"Long cannot represent {value!r}")
         return value
 
     @staticmethod
     def parse_literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> int:
         if not isinstance(node, IntValueNode):
-            raise ValueError("Long takes a whole number")
+            raise CallerError("Long takes a whole number")
         return int(node.value)
 
 

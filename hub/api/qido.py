@@ -10,6 +10,7 @@ and the caller set no smaller `limit`, a `Warning: 299` header says so, as PS3.1
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import orjson
@@ -17,12 +18,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from hub.api.errors import internal_error
 from hub.index.base import IndexNotReady
 from hub.qido.params import Level, QidoQuery, parse_qido
 from hub.qido.search import QidoAnswer, search_series, search_studies
 from hub.security.identity import Caller, caller_of
 from hub.service import Hub
+from schema.errors import CallerError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 MEDIA_TYPE = "application/dicom+json"
 MORE = "There are additional results that can be requested."
@@ -63,8 +67,10 @@ async def _search(
         result = await run_in_threadpool(answer, hub, query, caller_of(request))
     except IndexNotReady as exc:
         return _error(str(exc), 503)
-    except ValueError as exc:  # QidoError, and FilterError for values over the hub's limits
+    except CallerError as exc:  # QidoError, and FilterError for values over the hub's limits
         return _error(str(exc), 400)
+    except Exception:
+        return internal_error(log, "QIDO-RS search")
     warnings = list(result.warnings)
     if result.more and query.capped:
         warnings.append(MORE)

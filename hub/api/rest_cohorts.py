@@ -7,16 +7,20 @@ it was answered on (see `hub.cohorts`); `/export?cohort=<id>` gives its manifest
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from hub.api.errors import internal_error
 from hub.cohorts import CohortNotFound, CohortStore
 from hub.index.base import IndexNotReady
 from hub.service import Hub
+from schema.errors import CallerError
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["cohorts"])
 
 
@@ -57,8 +61,10 @@ async def _answer(work: Any, status: int = 200) -> JSONResponse:
         return _error(str(exc), 404)
     except IndexNotReady as exc:
         return _error(str(exc), 503)
-    except ValueError as exc:  # FilterError, a malformed id
+    except CallerError as exc:  # FilterError, a malformed id
         return _error(str(exc), 400)
+    except Exception:
+        return internal_error(log, "saved cohort request")
 
 
 def _error(message: str, status: int) -> JSONResponse:

@@ -19,18 +19,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from hub.api.errors import internal_error
 from hub.cohorts import CohortNotFound, CohortStore, data_versions
 from hub.export import Export, prepare_export
 from hub.index.base import IndexNotReady
 from hub.security.identity import Caller, caller_of
 from hub.service import Hub
+from schema.errors import CallerError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["export"])
 PARAMS = ("format", "filter", "text", "source", "limit", "cohort")
 
 
-class ParamError(ValueError):
+class ParamError(CallerError):
     """A parameter that cannot even be read (400)."""
 
 
@@ -92,8 +94,10 @@ async def _export(request: Request, params: dict[str, Any]) -> Response:
         return _error(str(exc), 404)
     except IndexNotReady as exc:
         return _error(str(exc), 503)
-    except ValueError as exc:  # ExportError, FilterError, QueryError, ParamError
+    except CallerError as exc:  # ExportError, FilterError, QueryError, ParamError
         return _error(str(exc), 400)
+    except Exception:
+        return internal_error(log, "export")
     headers = {
         "Content-Disposition": f'attachment; filename="{export.filename}"',
         "X-Cohort-Series": str(export.total),

@@ -26,9 +26,10 @@ from hub.export.writers import (
 )
 from hub.security.identity import ANONYMOUS, Caller
 from hub.service import Cohort, Hub
+from schema.errors import CallerError
 
 
-class ExportError(ValueError):
+class ExportError(CallerError):
     """An export request the caller got wrong; the message says what to change."""
 
 
@@ -145,7 +146,7 @@ def prepare_export(
 ) -> Export:
     """Check the request and answer the cohort as `caller` may see it (only series some
     source gives them as records); raises ExportError, FilterError, QueryError (all
-    ValueErrors) or IndexNotReady."""
+    CallerErrors) or IndexNotReady."""
     spec = FORMATS.get(format) if isinstance(format, str) else None
     if spec is None:
         raise ExportError(f"unknown export format {format!r}; formats: {', '.join(FORMATS)}")

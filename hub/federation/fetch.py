@@ -5,6 +5,13 @@ transient failures with exponential backoff (honouring Retry-After), a page that
 fails is retried and the walk resumes from the last good page, each source has a
 deadline, and a circuit breaker skips a source that keeps failing until it has had
 time to recover. A fetch never raises: it returns what arrived and a status.
+
+This is the boundary where an adapter's exceptions are converted, as httpx's
+`map_httpcore_exceptions` converts transport ones. An `AdapterError` (transient or
+terminal) keeps its redacted message. Anything else an adapter raises (a plain
+ValueError, KeyError, a pydantic ValidationError: a bug, not a source failure) becomes a
+terminal `error` status with a generic message holding the request id; the exception and
+its traceback go to the log, and the breaker counts it. Only cancellation propagates.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ from tenacity import (
 from adapters.spi import Adapter, AdapterError, Page, TransientSourceError, Translation
 from hub.federation.status import SourceState
 from hub.observability import metrics, tracing
+from hub.observability.context import current_request_id
 from hub.security.secrets import redact
+from schema.errors import internal_message
+from schema.filters import Node
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +137,7 @@ class SourceFetcher:
     async def _fetch(self, translation: Translation, deadline_s: float) -> FetchResult:
         name = self.adapter.name
         if not self.breaker.allows():
-            message = f"{name} is failing; circuit breaker open"
-            return FetchResult(name, SourceState.SKIPPED, message=message)
+            return FetchResult(name, SourceState.SKIPPED, message=_circuit_open(name))
         started = time.perf_counter()
         result = FetchResult(name, SourceState.OK)
 
@@ -146,6 +155,9 @@ class SourceFetcher:
         except AdapterError as exc:
             result.status = SourceState.PARTIAL if result.batches else SourceState.ERROR
             result.message = redact(str(exc), self.adapter.settings)  # a server's echo
+        except Exception:  # a bug in the adapter: its half answer is not trusted either
+            result.batches.clear()
+            result.status, result.message = SourceState.ERROR, self._internal("search")
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         self.breaker.record(result.status is SourceState.OK)
         if result.status is SourceState.OK:
@@ -155,6 +167,33 @@ class SourceFetcher:
         else:
             log.warning("source %s: %s (%s)", name, result.status, result.message)
         return result
+
+    def translate(self, node: Node) -> Translation | FetchResult:
+        """The adapter's translation of `node`; when its translate raises, the `error`
+        result to report instead (nothing is asked). The breaker counts it as a failure."""
+        name = self.adapter.name
+        if self.breaker.state == "open":  # not even translated; half-open lets `_fetch` decide
+            metrics.observe_fetch(name, SourceState.SKIPPED, 0.0, 0, 0)
+            return FetchResult(name, SourceState.SKIPPED, message=_circuit_open(name))
+        try:
+            return self.adapter.translate(node)
+        except Exception as exc:
+            if isinstance(exc, AdapterError):
+                message = redact(str(exc), self.adapter.settings)
+                log.warning("source %s: translate failed (%s)", name, message)
+            else:
+                message = self._internal("translate")
+            self.breaker.record(False)
+            metrics.observe_fetch(name, SourceState.ERROR, 0.0, 0, 0)
+            return FetchResult(name, SourceState.ERROR, message=message)
+
+    def _internal(self, step: str) -> str:
+        """Log the exception being handled with its traceback; the generic message for it."""
+        name = self.adapter.name
+        log.error(
+            "source %s: the adapter's %s raised an unexpected error", name, step, exc_info=True
+        )
+        return internal_message(current_request_id(), f"{name}: internal error in its adapter")
 
     async def _walk(self, translation: Translation, result: FetchResult) -> None:
         """Every page in turn; a failed page is retried, then the walk resumes from it."""
@@ -179,6 +218,10 @@ class SourceFetcher:
                     result.retries += 1
                 return [b async for b in self.adapter.search(translation, page)]
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _circuit_open(name: str) -> str:
+    return f"{name} is failing; circuit breaker open"
 
 
 def _wait_honouring_retry_after(policy: RetryPolicy) -> Callable[[RetryCallState], float]:

@@ -123,7 +123,10 @@ class Planner:
         translations: dict[str, Translation] = {}
         now = time.monotonic()
         for name, adapter in live.items():
-            translation = adapter.translate(node)
+            translation = fetchers[name].translate(node)  # contained: see SourceFetcher
+            if isinstance(translation, FetchResult):
+                statuses[name] = SourceStatus(name, translation.status, translation.message, 0.0)
+                continue
             key = _cache_key(name, translation)
             if self._fresh_until.get(key, 0.0) > now:
                 statuses[name] = SourceStatus(name, SourceState.OK, "answered from the cache", 0.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from schema.errors import CallerError, Transient
 from schema.filters import Node
 from schema.record import FIELDS, FieldKind
 
@@ -17,12 +18,13 @@ MAX_FACET_SIZE = 1000
 MAX_HISTOGRAM_BUCKETS = 10_000
 
 
-class QueryError(ValueError):
+class QueryError(CallerError):
     """A cohort request a person got wrong (bad sort key, bad cursor, bad facet field)."""
 
 
-class IndexNotReady(RuntimeError):
-    """No harvested generation to serve yet."""
+class IndexNotReady(Transient, RuntimeError):
+    """No harvested generation to serve yet (a 503: ask again once a harvest has run);
+    its message is the hub's own and is shown to the caller."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adapters.dicom_json import TAGS
+from schema.errors import CallerError
 
 Level = Literal["study", "series"]
 MAX_RESULTS = 1000
@@ -71,7 +72,7 @@ _DATE = re.compile(r"[0-9]{8}")
 _SEX = {"F": "female", "M": "male", "O": "other"}
 
 
-class QidoError(ValueError):
+class QidoError(CallerError):
     """A QIDO-RS request the hub cannot answer as asked (400)."""
 
 
@@ -143,7 +144,7 @@ def _control(query: QidoQuery, name: str, given: list[str]) -> None:
         raise QidoError(f"{name} may be given once")
     value = given[0].strip()
     if name in ("limit", "offset"):
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # int() refuses "²", which isdigit() takes
             raise QidoError(f"{name} must be a whole number >= 0, got {value!r}")
         number = int(value)
         if name == "offset":

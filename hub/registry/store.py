@@ -28,12 +28,13 @@ from pydantic import ValidationError
 
 from adapters.spi import SourceSettings
 from hub.config import ConfigError, HubConfig
+from schema.errors import CallerError
 
 log = logging.getLogger(__name__)
 VERSION = 1
 
 
-class RegistryError(ValueError):
+class RegistryError(CallerError):
     """A registry operation is refused; the message says why and what to do instead."""
 
 

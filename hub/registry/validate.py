@@ -134,10 +134,16 @@ def build(cls: type[Adapter], settings: SourceSettings) -> Adapter:
     """The adapter, or RegistryError when it refuses its settings."""
     try:
         return cls(settings)
-    except (ValueError, TypeError, KeyError, AdapterError) as exc:
+    except AdapterError as exc:
         raise RegistryError(
             f"adapter {settings.adapter!r} refused the settings of {settings.name!r}: "
             f"{scrub(str(exc), settings)}"
+        ) from None
+    except Exception as exc:  # a plugin's bug: its text may name internals, so the log has it
+        log.warning("adapter %s raised %s", settings.adapter, type(exc).__name__, exc_info=True)
+        raise RegistryError(
+            f"adapter {settings.adapter!r} could not start with the settings of "
+            f"{settings.name!r}: it raised {type(exc).__name__} (see the hub's log)"
         ) from None
 
 

@@ -23,6 +23,7 @@ from hub.security.apikeys import match_key
 from hub.security.auth_settings import AuthSettings
 from hub.security.identity import ANONYMOUS, Caller, Role
 from hub.security.jwt_tokens import JwksError, JwtValidator, TokenError
+from schema.errors import CallerError
 
 MAX_TOKEN = 16 * 1024
 """A Fence token is 1–3 KiB; bounding it bounds base64 and JSON work on hostile input."""
@@ -41,7 +42,7 @@ class AuthError(Exception):
         """RFC 6750 error code: `invalid_token` or `invalid_request`."""
 
 
-class Forbidden(PermissionError):
+class Forbidden(CallerError, PermissionError):
     """The caller is known but lacks the role the action needs."""
 
 
