@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -24,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.auth import AuthMiddleware, authenticator_for
+from hub.api.encoding import dumps
 from hub.api.graphql_documents import reads_index_only
 from hub.api.graphql_schema import run_graphql, schema
 from hub.api.qido import router as qido_router
@@ -248,7 +248,7 @@ async def _execute(
             _observed_graphql, hub, query, variables, operation_name, allow_mutations, request
         )
     # orjson: a tenth of json.dumps' time for a page of 50 series
-    return Response(orjson.dumps(result), media_type="application/json")
+    return Response(dumps(result), media_type="application/json")
 
 
 async def _tend_heap(hub: Hub) -> Callable[[], None]:
