@@ -16,6 +16,7 @@ from graphql.language import IntValueNode
 from graphql.utilities import value_from_ast_untyped
 
 from hub.index.base import SeriesPage
+from schema.quoting import quote
 from schema.record import FIELDS, FieldKind, FieldSpec
 
 
@@ -47,7 +48,7 @@ class Long(graphene.Scalar):  # type: ignore[misc]
     @staticmethod
     def parse_value(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"Long cannot represent {value!r}")
+            raise ValueError(f"Long cannot represent {quote(value)}")
         return value
 
     @staticmethod
