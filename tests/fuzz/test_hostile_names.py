@@ -15,11 +15,13 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi.testclient import TestClient
 from httpx import Response
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from hub.api.encoding import dumps
 from hub.api.graphql_schema import INTERNAL_ERROR
 from hub.api.rest_export import PARAMS
 from schema.record import FIELDS
@@ -246,3 +248,24 @@ def test_bytes_that_are_not_utf8(
         query = f"{encoded}=1&format=csv" if where == "name" else f"{key}={encoded}&format=csv"
         response = fuzz_client.request(method, f"{path}?{query}")
     check(response, tally, "hostile names: bytes not UTF-8", text_ok=True)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | hostile,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(SETTINGS, max_examples=300)
+@given(json_values)
+def test_the_answer_encoder_never_fails(tally: Tally, value: Any) -> None:
+    """`hub.api.encoding.dumps` writes any message or answer as UTF-8 JSON; what orjson
+    can encode comes out exactly as orjson writes it (the fast path is unchanged)."""
+    encoded = dumps(value)
+    json.loads(encoded.decode("utf-8"))
+    try:
+        assert encoded == orjson.dumps(value)
+        tally.record("answer encoder", "as orjson")
+    except orjson.JSONEncodeError:
+        tally.record("answer encoder", "escaped")
