@@ -8,72 +8,24 @@ answer it cannot read comes back as a 4xx/5xx of Orthanc's own ("Bad file format
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.dicomweb.conftest import _stop, _wait_until_up, dicomweb_plugin, free_port
-from tests.interop.test_qido import graphql_series
+from tests.dicomweb.conftest import running_orthanc
+from tests.interop.test_qido import NO_MATCH, graphql_series
 
 SERVER = "hub"
-
-
-def _config(root: Path, port: int, plugin: Path, hub_url: str) -> Path:
-    config = {
-        "Name": "hub-client",
-        "StorageDirectory": str(root / "storage"),
-        "IndexDirectory": str(root / "index"),
-        "HttpPort": port,
-        "DicomServerEnabled": False,
-        "DicomPort": free_port(),  # unused while the DICOM server is disabled
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "SaveJobs": False,
-        "Plugins": [str(plugin)],
-        "DicomWeb": {
-            "Enable": True,
-            "Root": "/dicom-web/",
-            "EnableWado": False,
-            "Servers": {SERVER: [f"{hub_url}/dicomweb"]},
-        },
-    }
-    path = root / "orthanc.json"
-    path.write_text(json.dumps(config, indent=2))
-    return path
 
 
 @pytest.fixture(scope="module")
 def orthanc_client(hub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of an Orthanc whose DICOMweb plugin knows the hub as server `hub`."""
-    binary, plugin = shutil.which("Orthanc"), dicomweb_plugin()
-    if binary is None or plugin is None:
-        pytest.fail(  # not a skip: a suite that did not talk to Orthanc has not passed
-            "Orthanc or its DICOMweb plugin is not installed: run scripts/install-system-deps"
-        )
     root = tmp_path_factory.mktemp("orthanc-client")
-    log = root / "orthanc.log"
-    for _attempt in range(3):  # the free port may be taken between probing and binding
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [binary, str(_config(root, port, plugin, hub_url))], stdout=sink, stderr=sink
-            )
-        if _wait_until_up(process, url):
-            break
-        _stop(process)
-    else:
-        pytest.fail(f"Orthanc did not start; its log:\n{log.read_text()[-3000:]}")
-    try:
+    with running_orthanc(root, {SERVER: [f"{hub_url}/dicomweb"]}) as url:
         yield url
-    finally:
-        _stop(process)
 
 
 def relayed(orthanc: str, uri: str, arguments: dict[str, str]) -> httpx.Response:
@@ -114,14 +66,7 @@ def test_orthanc_relays_a_series_search(orthanc_client: str, hub_url: str) -> No
     }
 
 
-@pytest.mark.parametrize(
-    ("uri", "arguments"),
-    [
-        ("/studies", {"PatientID": "nobody-at-all"}),
-        ("/series", {"SeriesInstanceUID": "1.2.3.4"}),
-        ("/studies/1.2.3.4/series", {}),
-    ],
-)
+@pytest.mark.parametrize(("uri", "arguments"), NO_MATCH)
 def test_no_match_reaches_orthanc_as_an_empty_list(
     orthanc_client: str, uri: str, arguments: dict[str, str]
 ) -> None:
