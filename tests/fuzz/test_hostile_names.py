@@ -236,7 +236,7 @@ def test_bytes_that_are_not_utf8(
     """Raw bodies, and query strings percent-encoding bytes that decode to no text."""
     method, path = route
     encoded = "".join(f"%{b:02X}" for b in raw)
-    if path == "/cohorts":
+    if path == "/cohorts" and method == "GET":  # a saved cohort id of such bytes
         path = f"/cohorts/{encoded}"
     if where == "body" and method == "POST":
         body = b'{"query": "{ sources { name } }", "filter": "' + raw + b'"}'
