@@ -9,12 +9,12 @@ Errors name the JSON path of the offending part, e.g. `$.AND[1].IN.modality`.
 from __future__ import annotations
 
 import datetime as dt
-import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from schema.errors import CallerError
+from schema.quoting import quote, step
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 MAX_DEPTH = 12
@@ -25,13 +25,6 @@ MAX_STRING = 1000
 Value: TypeAlias = str | int | dt.date
 CompareOp = Literal["=", "!=", ">", ">=", "<", "<="]
 RANGE_OPS: tuple[CompareOp, ...] = (">", ">=", "<", "<=")
-
-# Error messages quote the offending value through a bounded repr: a plain repr of a
-# 10,000-deep list raises RecursionError, and of a megabyte string makes a megabyte message.
-_SHOW = reprlib.Repr()
-_SHOW.maxlevel = 3
-_SHOW.maxstring = 80
-_SHOW.maxother = 80
 
 
 class FilterError(CallerError):
@@ -108,7 +101,7 @@ def _parse(data: Any, path: str, depth: int, counter: list[int]) -> Node:
     if not isinstance(data, dict) or len(data) != 1:
         raise FilterError(path, 'expected an object with exactly one operator, e.g. {"=": {...}}')
     op, body = next(iter(data.items()))
-    here = f"{path}.{op}"
+    here = f"{path}{step(op)}"
     if op in ("AND", "OR"):
         if not isinstance(body, list):
             raise FilterError(here, f"{op} takes a list of conditions")
@@ -122,13 +115,13 @@ def _parse(data: Any, path: str, depth: int, counter: list[int]) -> Node:
         return _parse_search(body, here)
     if op not in ("=", "!=", "IN", "EXCLUDES", "is_missing", *RANGE_OPS):
         known = "=, !=, IN, EXCLUDES, >, >=, <, <=, AND, OR, search, is_missing"
-        raise FilterError(path, f"unknown operator {op!r}; known operators: {known}")
+        raise FilterError(path, f"unknown operator {quote(op)}; known operators: {known}")
     if not isinstance(body, dict) or len(body) != 1:
         raise FilterError(
             here, 'expected an object with exactly one field, e.g. {"modality": "CT"}'
         )
     field, raw = next(iter(body.items()))
-    field_path = f"{here}.{field}"
+    field_path = f"{here}{step(field)}"
     kind = _field_kind(field, here)
     if op == "is_missing":
         if not isinstance(raw, bool):
@@ -143,7 +136,7 @@ def _parse(data: Any, path: str, depth: int, counter: list[int]) -> Node:
         return In(field, values, negated=op == "EXCLUDES")
     if op in RANGE_OPS and kind not in (FieldKind.INTEGER, FieldKind.DATE):
         raise FilterError(
-            field_path, f"{op} needs a numeric or date field; {field!r} is {kind.value}"
+            field_path, f"{op} needs a numeric or date field; {quote(field)} is {kind.value}"
         )
     return Compare(op, field, _value(raw, kind, field_path))
 
@@ -153,7 +146,7 @@ def _parse_search(body: Any, path: str) -> Search:
         raise FilterError(path, 'search takes {"keyword": "...", "fields": [...]}')
     unknown = set(body) - {"keyword", "fields"}
     if unknown:
-        raise FilterError(path, f"search does not take {sorted(unknown)}")
+        raise FilterError(path, f"search does not take {quote(sorted(unknown))}")
     keyword = body["keyword"].strip()
     if not keyword or len(keyword) > MAX_STRING:
         raise FilterError(f"{path}.keyword", f"keyword must be 1 to {MAX_STRING} characters")
@@ -162,10 +155,11 @@ def _parse_search(body: Any, path: str) -> Search:
         raise FilterError(f"{path}.fields", "fields must be a list of text field names")
     for i, field in enumerate(fields):
         if not isinstance(field, str) or FIELDS.get(field) is None:
-            raise FilterError(f"{path}.fields[{i}]", f"unknown field {_SHOW.repr(field)}")
+            raise FilterError(f"{path}.fields[{i}]", f"unknown field {quote(field)}")
         if FIELDS[field].kind is not FieldKind.TEXT:
             raise FilterError(
-                f"{path}.fields[{i}]", f"{field!r} is not a text field; use one of {TEXT_FIELDS}"
+                f"{path}.fields[{i}]",
+                f"{quote(field)} is not a text field; use one of {TEXT_FIELDS}",
             )
     return Search(keyword, tuple(fields))
 
@@ -174,7 +168,8 @@ def _field_kind(field: str, path: str) -> FieldKind:
     spec = FIELDS.get(field)
     if spec is None:
         raise FilterError(
-            f"{path}.{field}", f"unknown field {field!r}; known fields: {', '.join(FIELDS)}"
+            f"{path}{step(field)}",
+            f"unknown field {quote(field)}; known fields: {', '.join(FIELDS)}",
         )
     return spec.kind
 
@@ -186,21 +181,21 @@ def _value(raw: Any, kind: FieldKind, path: str) -> Value:
             or not isinstance(raw, int | float)
             or (isinstance(raw, float) and not raw.is_integer())  # also NaN and ±Infinity
         ):
-            raise FilterError(path, f"expected a whole number, got {_SHOW.repr(raw)}")
+            raise FilterError(path, f"expected a whole number, got {quote(raw)}")
         if abs(raw) > 2**53:
             raise FilterError(path, "number out of range")
         return int(raw)
     if kind is FieldKind.DATE:
         if not isinstance(raw, str):
-            raise FilterError(path, f"expected an ISO date 'YYYY-MM-DD', got {_SHOW.repr(raw)}")
+            raise FilterError(path, f"expected an ISO date 'YYYY-MM-DD', got {quote(raw)}")
         try:
             return dt.date.fromisoformat(raw)
         except ValueError:
             raise FilterError(
-                path, f"expected an ISO date 'YYYY-MM-DD', got {_SHOW.repr(raw)}"
+                path, f"expected an ISO date 'YYYY-MM-DD', got {quote(raw)}"
             ) from None
     if not isinstance(raw, str):
-        raise FilterError(path, f"expected a string, got {_SHOW.repr(raw)}")
+        raise FilterError(path, f"expected a string, got {quote(raw)}")
     if len(raw) > MAX_STRING:
         raise FilterError(path, f"value longer than {MAX_STRING} characters")
     return raw

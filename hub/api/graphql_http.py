@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import mimeparse
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from starlette.concurrency import run_in_threadpool
 
+from hub.api.encoding import dumps
 from hub.api.graphql_documents import reads_index_only
 from hub.api.graphql_schema import INTERNAL_ERROR, run_graphql, schema
 from hub.observability import metrics
@@ -240,8 +240,7 @@ def refusal(refused: Refused, media: str) -> Response:
 def _response(
     body: dict[str, Any], media: str, status: int, headers: Mapping[str, str] | None = None
 ) -> Response:
-    # orjson: a tenth of json.dumps' time for a page of 50 series
-    content = orjson.dumps(body)
+    content = dumps(body)  # orjson, with a fallback for strings that are not valid Unicode
     response = Response(content, status_code=status, media_type=_CONTENT_TYPES[media])
     response.headers.update(headers or {})
     response.headers["Vary"] = "Accept"  # the same URL answers in either type

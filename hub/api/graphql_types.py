@@ -17,6 +17,7 @@ from graphql.utilities import value_from_ast_untyped
 
 from hub.index.base import SeriesPage
 from schema.errors import CallerError
+from schema.quoting import quote
 from schema.record import FIELDS, FieldKind, FieldSpec
 
 
@@ -48,7 +49,7 @@ class Long(graphene.Scalar):  # type: ignore[misc]
     @staticmethod
     def parse_value(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise CallerError(f"Long cannot represent {value!r}")
+            raise CallerError(f"Long cannot represent {quote(value)}")
         return value
 
     @staticmethod

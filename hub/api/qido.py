@@ -2,8 +2,10 @@
 `/dicomweb/studies/{study}/series`, so DICOMweb clients (dicomweb-client, OHIF) search
 every repository of the hub as one archive.
 
-Answers are DICOM JSON (`application/dicom+json`); no match is a 204 (PS3.18 §10.6.3);
-a request the hub cannot answer as asked is a 400 whose JSON `error` says why. A
+Answers are DICOM JSON (`application/dicom+json`); no match is `200` with `[]`, as
+Orthanc answers and DICOM CP-2473 asks (a `204` with an empty body is what PS3.18 said
+before, and clients that parse every body as JSON, Orthanc's own, fail on it); a request
+the hub cannot answer as asked is a 400 whose JSON `error` says why. A
 response holds at most `MAX_RESULTS` datasets; when more match than a response carried
 and the caller set no smaller `limit`, a `Warning: 299` header says so, as PS3.18 asks.
 """
@@ -13,11 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from hub.api.encoding import dumps
+from hub.api.encoding import error_response as _error
 from hub.api.errors import internal_error
 from hub.index.base import IndexNotReady
 from hub.qido.params import Level, QidoQuery, parse_qido
@@ -75,10 +78,5 @@ async def _search(
     if result.more and query.capped:
         warnings.append(MORE)
     headers = {"Warning": ", ".join(f'299 imaging-hub "{w}"' for w in warnings)} if warnings else {}
-    if not result.datasets:
-        return Response(status_code=204, headers=headers)
-    return Response(orjson.dumps(result.datasets), media_type=MEDIA_TYPE, headers=headers)
+    return Response(dumps(result.datasets), media_type=MEDIA_TYPE, headers=headers)
 
-
-def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)

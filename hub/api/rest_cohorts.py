@@ -11,9 +11,11 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from hub.api.encoding import error_response as _error
+from hub.api.encoding import json_response
 from hub.api.errors import internal_error
 from hub.cohorts import CohortNotFound, CohortStore
 from hub.index.base import IndexNotReady
@@ -25,7 +27,7 @@ router = APIRouter(tags=["cohorts"])
 
 
 @router.post("/cohorts")
-async def save_cohort(request: Request) -> JSONResponse:
+async def save_cohort(request: Request) -> Response:
     """Body `{"filter": {...}, "text": "..."}`; 201 with the saved cohort and its id."""
     try:
         payload = json.loads(await request.body() or b"{}")
@@ -41,22 +43,22 @@ async def save_cohort(request: Request) -> JSONResponse:
 
 
 @router.get("/cohorts/{cohort_id}")
-async def get_cohort(request: Request, cohort_id: str) -> JSONResponse:
+async def get_cohort(request: Request, cohort_id: str) -> Response:
     """The saved cohort as it was answered."""
     hub: Hub = request.app.state.hub
     return await _answer(lambda: CohortStore(hub).get(cohort_id).to_json())
 
 
 @router.get("/cohorts/{cohort_id}/rerun")
-async def rerun_cohort(request: Request, cohort_id: str) -> JSONResponse:
+async def rerun_cohort(request: Request, cohort_id: str) -> Response:
     """The saved question asked again: counts then and now, and which data changed."""
     hub: Hub = request.app.state.hub
     return await _answer(lambda: CohortStore(hub).rerun(cohort_id).to_json())
 
 
-async def _answer(work: Any, status: int = 200) -> JSONResponse:
+async def _answer(work: Any, status: int = 200) -> Response:
     try:
-        return JSONResponse(await run_in_threadpool(work), status_code=status)
+        return json_response(await run_in_threadpool(work), status)
     except CohortNotFound as exc:
         return _error(str(exc), 404)
     except IndexNotReady as exc:
@@ -66,6 +68,3 @@ async def _answer(work: Any, status: int = 200) -> JSONResponse:
     except Exception:
         return internal_error(log, "saved cohort request")
 
-
-def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)

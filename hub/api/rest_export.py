@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from hub.api.encoding import error_response as _error
 from hub.api.errors import internal_error
 from hub.cohorts import CohortNotFound, CohortStore, data_versions
 from hub.export import Export, prepare_export
@@ -26,6 +27,7 @@ from hub.index.base import IndexNotReady
 from hub.security.identity import Caller, caller_of
 from hub.service import Hub
 from schema.errors import CallerError
+from schema.quoting import quote
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["export"])
@@ -76,7 +78,8 @@ def _query_params(request: Request) -> dict[str, Any]:
         try:
             params["limit"] = int(params["limit"])
         except ValueError:
-            raise ParamError(f"limit must be a whole number, got {params['limit']!r}") from None
+            given = quote(params["limit"])
+            raise ParamError(f"limit must be a whole number, got {given}") from None
     return params
 
 
@@ -84,7 +87,8 @@ async def _export(request: Request, params: dict[str, Any]) -> Response:
     hub: Hub = request.app.state.hub
     unknown = sorted(set(params) - set(PARAMS))
     if unknown:
-        return _error(f"unknown parameter(s) {unknown}; export takes {', '.join(PARAMS)}", 400)
+        known = ", ".join(PARAMS)
+        return _error(f"unknown parameter(s) {quote(unknown)}; export takes {known}", 400)
     for key in ("format", "text", "source", "cohort"):
         if params.get(key) is not None and not isinstance(params[key], str):
             return _error(f"`{key}` must be a string", 400)
@@ -149,6 +153,3 @@ def _logged(export: Export) -> Iterator[str]:
         log.exception("export %s failed while streaming", export.filename)
         raise
 
-
-def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)

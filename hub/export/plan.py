@@ -27,6 +27,7 @@ from hub.export.writers import (
 from hub.security.identity import ANONYMOUS, Caller
 from hub.service import Cohort, Hub
 from schema.errors import CallerError
+from schema.quoting import quote
 
 
 class ExportError(CallerError):
@@ -149,12 +150,12 @@ def prepare_export(
     CallerErrors) or IndexNotReady."""
     spec = FORMATS.get(format) if isinstance(format, str) else None
     if spec is None:
-        raise ExportError(f"unknown export format {format!r}; formats: {', '.join(FORMATS)}")
+        raise ExportError(f"unknown export format {quote(format)}; formats: {', '.join(FORMATS)}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ExportError(f"limit must be a whole number of series, at least 1; got {limit!r}")
+        raise ExportError(f"limit must be a whole number of series, at least 1; got {quote(limit)}")
     repos = _repositories_for(hub, spec, source)
     if source is not None and source not in hub.access_plan(caller).visible:
-        raise ExportError(f"source {source!r} gives you counts only, not records to download")
+        raise ExportError(f"source {quote(source)} gives you counts only, not records to download")
     canonical_filter, canonical_text = canonical(filter_json, text)
     cohort = hub.cohort(canonical_filter, canonical_text, caller)
     total = cohort.view.counts().series
@@ -176,10 +177,10 @@ def _repositories_for(hub: Hub, spec: Format, source: str | None) -> list[Reposi
     if source is not None:
         chosen = [r for r in every if r.name == source]
         if not chosen:
-            raise ExportError(f"unknown source {source!r}; configured sources: {configured}")
+            raise ExportError(f"unknown source {quote(source)}; configured sources: {configured}")
         if chosen[0].kind != spec.kind:
             raise ExportError(
-                f"source {source!r} uses the {chosen[0].kind} adapter; a {spec.name} manifest "
+                f"source {quote(source)} uses the {chosen[0].kind} adapter; a {spec.name} manifest "
                 f"is for {spec.kind} sources"
             )
         return chosen

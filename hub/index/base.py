@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from schema.errors import CallerError, Transient
 from schema.filters import Node
+from schema.quoting import quote
 from schema.record import FIELDS, FieldKind
 
 MAX_PAGE = 1000
@@ -121,7 +122,7 @@ class IndexBackend(Protocol):
 def check_facet_field(name: str) -> None:
     spec = FIELDS.get(name)
     if spec is None:
-        raise QueryError(f"unknown facet field {name!r}; known fields: {', '.join(FIELDS)}")
+        raise QueryError(f"unknown facet field {quote(name)}; known fields: {', '.join(FIELDS)}")
 
 
 def check_facets(fields: list[str], size: int) -> None:
@@ -131,9 +132,10 @@ def check_facets(fields: list[str], size: int) -> None:
     for name in fields:
         check_facet_field(name)
         if not FIELDS[name].facetable:
-            raise QueryError(f"{name!r} has too many distinct values to facet on")
+            raise QueryError(f"{quote(name)} has too many distinct values to facet on")
         if FIELDS[name].kind is not FieldKind.KEYWORD:
-            raise QueryError(f"{name!r} is numeric; use histogram(field: {name!r}, interval: ...)")
+            shown = quote(name)
+            raise QueryError(f"{shown} is numeric; use histogram(field: {shown}, interval: ...)")
 
 
 def check_histogram_field(name: str, interval: float) -> None:
@@ -141,10 +143,10 @@ def check_histogram_field(name: str, interval: float) -> None:
     if spec is None or spec.kind not in (FieldKind.INTEGER, FieldKind.DATE):
         numeric = [n for n, s in FIELDS.items() if s.kind in (FieldKind.INTEGER, FieldKind.DATE)]
         raise QueryError(
-            f"histogram needs a numeric or date field ({', '.join(numeric)}), got {name!r}"
+            f"histogram needs a numeric or date field ({', '.join(numeric)}), got {quote(name)}"
         )
     if not interval > 0 or interval != interval or interval > 1e15:
-        raise QueryError(f"histogram interval must be a positive number, got {interval!r}")
+        raise QueryError(f"histogram interval must be a positive number, got {quote(interval)}")
 
 
 def check_page(first: int) -> None:

@@ -29,6 +29,7 @@ from hub.index.columns import KEYWORD_COLUMNS, NUMERIC_COLUMNS, encode_columns
 from hub.index.generation import ADDRESSES_FILE, document_addresses
 from hub.index.merge import merged_columns_sql, sql_literal
 from hub.index.snapshots import Snapshot
+from hub.index.staging import partial_of, remove_all_but
 from hub.index.tantivy_query import (
     FETCHED_AT,
     PRESENCE_TERMS,
@@ -112,7 +113,7 @@ def build_generation(
     """Write a complete new generation under `index_root` and switch `CURRENT` to it."""
     index_root.mkdir(parents=True, exist_ok=True)
     gen = index_root / f"gen-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
-    partial = gen.with_name(gen.name + ".partial")
+    partial = partial_of(gen)
     try:
         con = duckdb.connect(":memory:")
         con.register("empty_corpus", ARROW_SCHEMA.empty_table())
@@ -153,9 +154,7 @@ def switch_current(index_root: Path, name: str) -> None:
     tmp = index_root / "CURRENT.partial"
     tmp.write_text(name)
     os.replace(tmp, index_root / "CURRENT")
-    for old in index_root.glob("gen-*"):
-        if old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
+    remove_all_but(index_root, "gen-*", name)  # older generations, killed builds' partials
 
 
 def _write_columns(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[str]) -> int:

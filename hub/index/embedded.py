@@ -47,6 +47,7 @@ from hub.index.live import LiveRecords, attach
 from hub.index.memo import DocumentCache, Memo, once
 from hub.index.tantivy_query import EPOCH
 from schema.filters import MATCH_ALL, And, Node, Search, fields_used
+from schema.quoting import quote
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
@@ -343,7 +344,7 @@ class EmbeddedCohort:
         if spec is None or spec.multi_valued:
             sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
             raise QueryError(
-                f"cannot sort on {key.field!r}; sortable: score, {', '.join(sortable)}"
+                f"cannot sort on {quote(key.field)}; sortable: score, {', '.join(sortable)}"
             )
         limit = _doubled(RANKING_MIN, needed, len(self.rows))
         memo_key = (self.gen.name, self.gen.live_version, repr(self.node), key, limit)

@@ -2,7 +2,8 @@
 
 A harvest streams into a temporary file and replaces the snapshot with one atomic
 rename only when the source has been read to the end: a harvest that fails half-way
-leaves the previous copy untouched. Index generations are built from these files.
+leaves the previous copy untouched, and one killed half-way leaves a partial file that
+the next harvest of that source removes. Index generations are built from these files.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from adapters.batch import ARROW_SCHEMA, validate_batch
+from hub.index.staging import partial_of, remove_all_but, writing
+
+SNAPSHOT_FILES = "snapshot-*.parquet*"
+"""A source's snapshot files, finished and partial (`snapshot.json` is not one)."""
 
 
 @dataclass(frozen=True)
@@ -65,37 +70,39 @@ class SnapshotStore:
         data_version: str | None = None,
         progress: Callable[[int], Any] | None = None,
     ) -> Snapshot:
-        """Stream batches into a new snapshot; replace the old one only on success."""
+        """Stream batches into a new snapshot; replace the old one only on success.
+        What a killed harvest left in the folder goes first (see `hub.index.staging`)."""
         folder = self._dir(source)
         folder.mkdir(parents=True, exist_ok=True)
+        current = self.get(source)
+        remove_all_but(folder, SNAPSHOT_FILES, current.path.name if current else None)
         stamp = dt.datetime.now(dt.UTC)
         name = f"snapshot-{stamp:%Y%m%dT%H%M%S%f}.parquet"
-        tmp = folder / (name + ".partial")
+        tmp = partial_of(folder / name)
         rows = 0
-        try:
-            with pq.ParquetWriter(tmp, ARROW_SCHEMA, compression="zstd") as writer:
-                async for batch in batches:
-                    batch = validate_batch(batch, source)
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-                    if progress is not None:
-                        progress(batch.num_rows)
-            os.replace(tmp, folder / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        meta = {
-            "file": name,
-            "series": rows,
-            "harvested_at": stamp.isoformat(),
-            "data_version": data_version,
-        }
-        meta_tmp = folder / "snapshot.json.partial"
-        meta_tmp.write_text(json.dumps(meta))
-        os.replace(meta_tmp, folder / "snapshot.json")
-        for old in folder.glob("snapshot-*.parquet"):
-            if old.name != name:
-                old.unlink(missing_ok=True)
+        with writing(tmp):  # held until snapshot.json names the new file
+            try:
+                with pq.ParquetWriter(tmp, ARROW_SCHEMA, compression="zstd") as writer:
+                    async for batch in batches:
+                        batch = validate_batch(batch, source)
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+                        if progress is not None:
+                            progress(batch.num_rows)
+                os.replace(tmp, folder / name)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            meta = {
+                "file": name,
+                "series": rows,
+                "harvested_at": stamp.isoformat(),
+                "data_version": data_version,
+            }
+            meta_tmp = partial_of(folder / "snapshot.json")
+            meta_tmp.write_text(json.dumps(meta))
+            os.replace(meta_tmp, folder / "snapshot.json")
+        remove_all_but(folder, SNAPSHOT_FILES, name)
         snap = self.get(source)
         assert snap is not None
         return snap

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from adapters.dicom_json import TAGS
 from schema.errors import CallerError
+from schema.quoting import quote
 
 Level = Literal["study", "series"]
 MAX_RESULTS = 1000
@@ -127,7 +128,7 @@ def _keyword(name: str) -> str:
     if name in ALL_TAGS:
         return name
     raise QidoError(
-        f"unknown query parameter {name!r}; match keys: {', '.join(MATCHABLE)} "
+        f"unknown query parameter {quote(name)}; match keys: {', '.join(MATCHABLE)} "
         f"(or their tags); controls: {', '.join(sorted(CONTROL))}"
     )
 
@@ -145,7 +146,7 @@ def _control(query: QidoQuery, name: str, given: list[str]) -> None:
     value = given[0].strip()
     if name in ("limit", "offset"):
         if not (value.isascii() and value.isdigit()):  # int() refuses "²", which isdigit() takes
-            raise QidoError(f"{name} must be a whole number >= 0, got {value!r}")
+            raise QidoError(f"{name} must be a whole number >= 0, got {quote(value)}")
         number = int(value)
         if name == "offset":
             query.offset = number
@@ -155,7 +156,7 @@ def _control(query: QidoQuery, name: str, given: list[str]) -> None:
             query.limit = number
         return
     if value.lower() not in ("true", "false"):
-        raise QidoError(f"{name} must be true or false, got {value!r}")
+        raise QidoError(f"{name} must be true or false, got {quote(value)}")
     if value.lower() == "true" and name == "fuzzymatching":
         query.warnings.append(
             "The fuzzymatching parameter is not supported. Only literal matching has been "
@@ -172,7 +173,7 @@ def _tag(name: str) -> str:
     if name in ALL_TAGS:
         return ALL_TAGS[name][0]
     raise QidoError(
-        f"includefield {name!r} is neither a tag (8 hex digits) nor a known keyword "
+        f"includefield {quote(name)} is neither a tag (8 hex digits) nor a known keyword "
         f"({', '.join(sorted(ALL_TAGS))})"
     )
 
@@ -198,7 +199,7 @@ def _match(query: QidoQuery, keyword: str, given: list[str]) -> None:
         return
     if how == "sex":
         if raw.upper() not in _SEX:
-            raise QidoError(f"PatientSex takes M, F or O, got {raw!r}")
+            raise QidoError(f"PatientSex takes M, F or O, got {quote(raw)}")
         query.conditions.append({"=": {field_name: _SEX[raw.upper()]}})
         return
     if how == "single":
@@ -208,7 +209,7 @@ def _match(query: QidoQuery, keyword: str, given: list[str]) -> None:
     if how == "uids":
         bad = [v for v in items if len(v) > 64 or _UID.fullmatch(v) is None]
         if bad:
-            raise QidoError(f"{keyword} takes UIDs (digits and dots), got {bad[0]!r}")
+            raise QidoError(f"{keyword} takes UIDs (digits and dots), got {quote(bad[0])}")
     if keyword == "ModalitiesInStudy":
         query.modalities_in_study = items
         return
@@ -233,8 +234,8 @@ def _date_range(raw: str) -> list[dict[str, Any]]:
 
 def _date(value: str) -> str:
     if _DATE.fullmatch(value) is None:
-        raise QidoError(f"StudyDate takes YYYYMMDD dates, got {value!r}")
+        raise QidoError(f"StudyDate takes YYYYMMDD dates, got {quote(value)}")
     try:
         return dt.datetime.strptime(value, "%Y%m%d").date().isoformat()
     except ValueError:
-        raise QidoError(f"StudyDate {value!r} is not a calendar date") from None
+        raise QidoError(f"StudyDate {quote(value)} is not a calendar date") from None

@@ -50,6 +50,7 @@ from graphql import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.index.base import MAX_FACET_SIZE, MAX_PAGE
+from schema.quoting import quote
 
 API_PREFIXES = ("/graphql", "/export", "/dicomweb", "/cohorts")
 """Paths that answer cohort questions: rate limited and audited. Probes, metrics and the
@@ -286,7 +287,7 @@ class QueryLimitsRule(ValidationRule):
         schema = self.context.schema
         root = schema.mutation_type if node.operation is OperationType.MUTATION else None
         root = root or (schema.query_type if node.operation is OperationType.QUERY else None)
-        name = f"operation {node.name.value!r}" if node.name else "the operation"
+        name = f"operation {quote(node.name.value)}" if node.name else "the operation"
         limits = self.limits
         self.walk.defaults = {
             v.variable.name.value: v.default_value for v in node.variable_definitions or ()

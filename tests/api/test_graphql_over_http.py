@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from hub.api.graphql_http import GRAPHQL_RESPONSE, JSON, status_of
 from hub.api.graphql_schema import INTERNAL_ERROR, run_graphql
+from hub.security.limits import LimitsSettings
 from hub.service import Hub
 from tests.conftest import hub_config
 from tests.web.server import serve
@@ -36,7 +37,9 @@ COERCION = {"query": "query Q($id: ID!) { __typename }", "variables": {"id": Non
 def endpoint(small_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("graphql-http") / "hub"
     shutil.copytree(small_data_dir, data_dir)
-    with serve(hub_config(data_dir)) as url:
+    config = hub_config(data_dir)
+    config.limits = LimitsSettings(rate_limit=False)  # the audit alone sends a burst of ~60
+    with serve(config) as url:
         yield f"{url}/graphql"
 
 

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,7 +46,12 @@ def dicomweb_plugin() -> Path | None:
     return next((p for p in found if p.exists()), None)
 
 
-def _config(root: Path, port: int, plugin: Path) -> Path:
+def _config(
+    root: Path, port: int, plugin: Path, servers: dict[str, list[str]] | None = None
+) -> Path:
+    dicomweb: dict[str, object] = {"Enable": True, "Root": "/dicom-web/", "EnableWado": False}
+    if servers:  # remote DICOMweb servers this Orthanc can ask (/dicom-web/servers/...)
+        dicomweb["Servers"] = servers
     config = {
         "Name": "imaging-hub-tests",
         "StorageDirectory": str(root / "storage"),
@@ -58,7 +64,7 @@ def _config(root: Path, port: int, plugin: Path) -> Path:
         "SaveJobs": False,
         "HttpThreadsCount": 8,
         "Plugins": [str(plugin)],
-        "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
+        "DicomWeb": dicomweb,
     }
     path = root / "orthanc.json"
     path.write_text(json.dumps(config, indent=2))
@@ -88,23 +94,22 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of the DICOMweb root, `http://127.0.0.1:PORT/dicom-web`."""
+@contextmanager
+def running_orthanc(root: Path, servers: dict[str, list[str]] | None = None) -> Iterator[str]:
+    """A throw-away Orthanc with its DICOMweb plugin under `root`, knowing `servers`;
+    yields its base URL, `http://127.0.0.1:PORT`, and stops it after."""
     binary, plugin = shutil.which("Orthanc"), dicomweb_plugin()
     if binary is None or plugin is None:
         pytest.fail(  # not a skip: a suite that did not talk to Orthanc has not passed
             "Orthanc or its DICOMweb plugin is not installed: run scripts/install-system-deps"
         )
-    root = tmp_path_factory.mktemp("orthanc")
-    files = write_files(root / "files")
     log = root / "orthanc.log"
     for _attempt in range(3):  # the free port may be taken between probing and binding
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [binary, str(_config(root, port, plugin))], stdout=sink, stderr=sink
+                [binary, str(_config(root, port, plugin, servers))], stdout=sink, stderr=sink
             )
         if _wait_until_up(process, url):
             break
@@ -112,10 +117,19 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         pytest.fail(f"Orthanc did not start; its log:\n{log.read_text()[-3000:]}")
     try:
+        yield url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of the DICOMweb root, `http://127.0.0.1:PORT/dicom-web`."""
+    root = tmp_path_factory.mktemp("orthanc")
+    files = write_files(root / "files")
+    with running_orthanc(root) as url:
         with httpx.Client(base_url=url, timeout=30) as client:
             for path in files:
                 answer = client.post("/instances", content=path.read_bytes())
                 assert answer.status_code == 200, f"Orthanc refused {path.name}: {answer.text}"
         yield f"{url}/dicom-web"
-    finally:
-        _stop(process)

@@ -10,7 +10,8 @@ Four sources of requests, all POSTed to the real app over a copy of the small co
 - documents shaped to hurt: deep nesting, alias and breadth bombs, fragment cycles;
 - raw request bodies that are barely GraphQL at all.
 
-Each answer must be below 500 and, when 200, JSON without the hub's "internal error"
+Each answer must be below 500, valid UTF-8 JSON (strings hold lone surrogates and control
+characters, which messages quote) and, when 200, without the hub's "internal error"
 message (which marks an exception nobody anticipated). Every case is counted.
 """
 
@@ -29,6 +30,7 @@ from hub.api.graphql_schema import INTERNAL_ERROR, schema
 from schema.record import FIELDS
 from tests.fuzz.conftest import Tally
 from tests.schema.test_filters_fuzz import json_like, mostly_valid
+from tests.security.payloads import NAMES as HOSTILE_NAMES
 from tests.security.payloads import PAYLOADS
 
 SETTINGS = settings(
@@ -42,7 +44,8 @@ SETTINGS = settings(
 NAMES = st.sampled_from(["AND", "OR", "IN", "EXCLUDES", "search", "keyword", "fields", *FIELDS])
 NAMES = NAMES | st.from_regex(r"[_A-Za-z][_0-9A-Za-z]{0,8}", fullmatch=True)
 HUGE = st.integers() | st.sampled_from([2**63, -(2**63) - 1, 10**30, 2**31])
-STRINGS = st.sampled_from(PAYLOADS) | st.text(max_size=20)
+STRINGS = st.sampled_from(PAYLOADS) | st.sampled_from(HOSTILE_NAMES) | st.text(max_size=20)
+STRINGS |= st.text(st.characters(codec=None), max_size=12)  # lone surrogates, controls
 
 
 def _node(value: Any) -> graphql.ValueNode:
@@ -85,7 +88,7 @@ def post(client: TestClient, tally: Tally, target: str, body: dict[str, Any]) ->
     )
     tally.record(target, response.status_code)
     assert response.status_code < 500, (body, response.text[:500])
-    answer = response.json()
+    answer = json.loads(response.content.decode("utf-8"))  # UTF-8 JSON, whatever was quoted
     assert isinstance(answer, dict), response.text[:500]
     messages = [e.get("message") for e in answer.get("errors") or []]
     assert not any(INTERNAL_ERROR in str(m) for m in messages), (body, messages)

@@ -5,12 +5,14 @@ parameters from the request itself (`/export`, the QIDO-RS face, GraphQL over GE
 JSON bodies) declare none there. So before fuzzing, the parameters those routes read
 are added to the loaded document (`DESCRIBED` below), so schemathesis generates them
 too; each operation then gets positive and negative cases, bounded to keep the run
-short, and every answer goes through the `not_a_server_error` check.
+short, and every answer goes through the `not_a_server_error` check; every refusal
+(4xx) must be valid UTF-8 JSON.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,8 @@ def fuzz(operation: Any, tally: Tally) -> None:
         response = case.call()
         tally.record(target, response.status_code)
         case.validate_response(response, checks=[not_a_server_error])
+        if response.status_code >= 400:  # every refusal says why in UTF-8 JSON
+            json.loads(response.content.decode("utf-8"))
 
     run()
 

@@ -119,10 +119,27 @@ def test_study_scoped_series_date_ranges_and_patient(client: DICOMwebClient, hub
     assert {d["00100020"]["Value"][0] for d in mine} == {first["patient_id"]}
 
 
-def test_no_match_is_204_and_empty(client: DICOMwebClient, hub_url: str) -> None:
-    assert client.search_for_series(search_filters={"SeriesInstanceUID": "1.2.3.4"}) == []
-    response = httpx.get(f"{hub_url}/dicomweb/studies", params={"PatientID": "nobody"})
-    assert response.status_code == 204 and response.content == b""
+NO_MATCH = [
+    ("/studies", {"PatientID": "nobody"}),
+    ("/series", {"SeriesInstanceUID": "1.2.3.4"}),
+    ("/studies/1.2.3.4/series", {}),
+]
+"""A search on each route that matches nothing in the small corpus."""
+
+
+@pytest.mark.parametrize(("path", "params"), NO_MATCH)
+def test_no_match_is_200_and_an_empty_list(
+    client: DICOMwebClient, hub_url: str, path: str, params: dict[str, str]
+) -> None:
+    response = httpx.get(f"{hub_url}/dicomweb{path}", params=params)
+    assert response.status_code == 200 and response.json() == []
+    assert response.headers["content-type"] == "application/dicom+json"
+    if path == "/studies":
+        assert client.search_for_studies(search_filters=params) == []
+    elif path == "/series":
+        assert client.search_for_series(search_filters=params) == []
+    else:
+        assert client.search_for_series(study_instance_uid="1.2.3.4") == []
 
 
 def test_large_answers_are_capped_with_a_warning(hub_url: str) -> None:

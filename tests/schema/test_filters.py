@@ -245,7 +245,9 @@ def test_sql_injection_looking_strings_are_plain_values(value: str) -> None:
 
 @pytest.mark.parametrize("value", SQL_INJECTION)
 def test_sql_injection_looking_field_names_are_unknown_fields(value: str) -> None:
-    assert error_of({"=": {value: "CT"}}).path == f"$.=.{value}"
+    # a name with a control or format character is quoted (escaped), never echoed raw
+    expected = f"$.=.{value}" if value.isprintable() else f"$.=[{value!r}]"
+    assert error_of({"=": {value: "CT"}}).path == expected
 
 
 def test_sql_injection_looking_operator_is_unknown_operator() -> None:

@@ -2,7 +2,9 @@
 
 Never KeyError, TypeError, RecursionError, OverflowError or a bare ValueError: a filter
 comes straight from an HTTP request body, so every failure must be a FilterError that
-names a JSON path.
+names a JSON path. Whatever the caller's bytes (field names, operators and values with
+lone surrogates or control characters), the message is printable and encodes as UTF-8:
+it goes into a JSON answer, and a message that cannot be encoded is a 500.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from schema.filters import (
     to_json,
 )
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
+from tests.security.payloads import NAMES
 
 SETTINGS = settings(
     max_examples=300,
@@ -42,15 +45,22 @@ NODE_TYPES = (Compare, In, IsMissing, Search, And, Or)
 
 # ----------------------------------------------------------------------- arbitrary JSON
 
+any_text = st.text(st.characters(codec=None), max_size=12)  # surrogates, controls included
 scalars = (
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=True, allow_infinity=True)  # json.loads accepts NaN/Infinity
     | st.text(max_size=20)
+    | any_text
     | st.sampled_from(["CT", "2020-01-01", "20231345", "066Y", "", " ", "keyword", "fields"])
 )
-keys = st.text(max_size=10) | st.sampled_from([*ALL_OPS, *FIELD_NAMES, "keyword", "fields"])
+hostile_names = st.sampled_from(NAMES) | any_text
+keys = (
+    st.text(max_size=10)
+    | st.sampled_from([*ALL_OPS, *FIELD_NAMES, "keyword", "fields"])
+    | hostile_names
+)
 json_like = st.recursive(
     scalars,
     lambda children: st.lists(children, max_size=5) | st.dictionaries(keys, children, max_size=3),
@@ -79,14 +89,25 @@ def _value_for(kind: FieldKind) -> st.SearchStrategy[Any]:
 
 @st.composite
 def leaf_filters(draw: st.DrawFn) -> dict[str, Any]:
-    field = draw(st.sampled_from(FIELD_NAMES) | st.sampled_from(["", "modalty", "PatientAge"]))
+    field = draw(
+        st.sampled_from(FIELD_NAMES)
+        | st.sampled_from(["", "modalty", "PatientAge"])
+        | hostile_names
+    )
     kind = FIELDS[field].kind if field in FIELDS else FieldKind.KEYWORD
-    op = draw(st.sampled_from([*LEAF_OPS, "search"]) | st.sampled_from(["LIKE", "in", "NOT"]))
+    op = draw(
+        st.sampled_from([*LEAF_OPS, "search"])
+        | st.sampled_from(["LIKE", "in", "NOT"])
+        | hostile_names
+    )
     if op == "search":
         body: dict[str, Any] = {"keyword": draw(st.text(max_size=20) | scalars)}
         if draw(st.booleans()):
             body["fields"] = draw(
-                st.lists(st.sampled_from([*TEXT_FIELDS, *FIELD_NAMES, "nope"]), max_size=3)
+                st.lists(
+                    st.sampled_from([*TEXT_FIELDS, *FIELD_NAMES, "nope"]) | hostile_names,
+                    max_size=3,
+                )
                 | scalars
             )
         return {"search": body}
@@ -113,10 +134,48 @@ def _check(data: Any) -> None:
         assert isinstance(err.path, str)
         assert err.path.startswith("$")
         assert str(err).startswith(err.path)
+        assert_quotable(str(err))
         return
     assert isinstance(node, NODE_TYPES)
     # Whatever parses round-trips through its JSON.
     assert parse_filter(to_json(node)) == node
+
+
+def assert_quotable(message: str) -> None:
+    """A message as an answer carries it: printable (no raw control, format or surrogate
+    character), UTF-8 encodable, and bounded whatever the caller sent."""
+    assert message.isprintable(), message
+    message.encode("utf-8")  # raises UnicodeEncodeError on a lone surrogate
+    assert len(message) < 2000, message[:200]
+
+
+@SETTINGS
+@given(hostile_names.filter(lambda n: n not in FIELDS), st.sampled_from(LEAF_OPS), scalars)
+def test_hostile_field_names_are_refused_with_a_quotable_message(
+    name: str, op: str, value: Any
+) -> None:
+    try:
+        parse_filter({"AND": [{op: {name: value}}]})
+    except FilterError as err:
+        assert_quotable(str(err))
+        assert err.path.startswith("$.AND[0]")
+    else:
+        raise AssertionError(f"{name!r} accepted as a field name")
+
+
+@SETTINGS
+@given(
+    hostile_names.filter(lambda n: n not in FIELDS and n not in ALL_OPS),
+    st.sampled_from(FIELD_NAMES),
+)
+def test_hostile_operators_and_search_fields_give_quotable_messages(name: str, field: str) -> None:
+    for data in ({name: {field: "CT"}}, {"search": {"keyword": "lung", "fields": [name]}}):
+        try:
+            parse_filter(data)
+        except FilterError as err:
+            assert_quotable(str(err))
+        else:
+            raise AssertionError(f"{data!r} accepted")
 
 
 @SETTINGS

@@ -4,7 +4,8 @@ Each is a syntax some backend would interpret if a value were ever spliced into 
 text: SQL (DuckDB), Lucene/tantivy and Elasticsearch query strings, JSON/Mongo
 operators, URL query strings and paths, HTTP headers, log4j lookups; plus backslashes,
 NUL and other control characters, bidi overrides, full-width letters and the longest
-value the parser accepts. None occurs in the real IDC data, so every `=` on one selects
+value the parser accepts; and `NAMES`, hostile strings where a name belongs (lone
+surrogates, control characters). None occurs in the real IDC data, so every `=` on one selects
 nothing and every `!=` selects what the reference evaluator says.
 """
 
@@ -52,6 +53,28 @@ REFUSED = [
     ("x" * (MAX_STRING + 1), f"longer than {MAX_STRING} characters"),
 ]
 """Values the parser refuses for a keyword field, with the words of its FilterError."""
+
+
+NAMES = [
+    "nonexistent\ud800",  # a lone high surrogate: no UTF-8 encoder can write it
+    "\udfff",
+    "\ud83d",  # half of an emoji's surrogate pair
+    "modality\x00",
+    "modality\r\nX-Injected: 1",
+    "\x1b[31mred\x1b[0m",  # terminal escape sequence
+    "\u202emodality",  # right-to-left override
+    "\u200bmodality",  # zero-width space
+    "\ufeff",
+    "\x7f\x85\u2028\u2029",
+    "mod\\ality",
+    "a.b[0]'\"",
+    "",
+    " ",
+    "x" * (MAX_STRING + 1),
+]
+"""Strings where a name is expected (field, operator, sort and facet field, parameter
+name, format, source, cohort id): none is a name the hub knows, so each is refused with a
+clear 4xx or GraphQL error, and the message quoting it must still encode as UTF-8."""
 
 
 def payload_id(value: object) -> str:

@@ -17,6 +17,7 @@ from hub.index.base import QueryError, SortKey
 from hub.index.elastic.mapping import ROW_KEY, es_field, words_field
 from schema.evaluate import tokenize
 from schema.filters import And, Compare, In, IsMissing, Node, Or, Search, Value, walk
+from schema.quoting import quote
 from schema.record import FIELDS
 
 Query = dict[str, Any]
@@ -94,7 +95,7 @@ def sort_clauses(sort: list[SortKey], ranked: bool) -> list[dict[str, Any]]:
         if spec is None or spec.multi_valued:
             sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
             raise QueryError(
-                f"cannot sort on {key.field!r}; sortable: score, {', '.join(sortable)}"
+                f"cannot sort on {quote(key.field)}; sortable: score, {', '.join(sortable)}"
             )
         order = "desc" if key.descending else "asc"
         return [{es_field(key.field): {"order": order, "missing": "_last"}}, *ROW_ORDER]
