@@ -165,9 +165,10 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
 
     app = FastAPI(title="Imaging Hub", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
-    app.add_middleware(RateLimit, state=app.state)  # inside auth: keyed by the caller
+    app.add_middleware(RateLimit, settings=settings.limits)  # inside auth: keyed by the caller
     app.add_middleware(AuthMiddleware)  # request.state.caller for every route
-    app.add_middleware(AuditTrail, state=app.state)  # logs every API answer, 401s too
+    # logs every API answer, 401s too
+    app.add_middleware(AuditTrail, settings=settings.audit, data_dir=settings.hub.data_dir)
     app.add_middleware(SpreadConnections, every=settings.hub.requests_per_connection)
     app.add_middleware(ObservabilityMiddleware)  # outermost: request id, access log, metrics
 
