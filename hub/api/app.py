@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -149,7 +150,7 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
         # On the loop, threads serve only the other routes and questions to live sources
         # registered later, which wait on the network.
         to_thread.current_default_thread_limiter().total_tokens = threads or LIVE_THREADS
-        app.state.metrics = metrics.HubStateCollector(hub)
+        app.state.metrics = _state_collector(hub)
         app.state.hub = hub
         app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it
         watcher = SourcesAdmin.of(hub).start_watching()  # registry changes made by the CLI
@@ -268,6 +269,19 @@ def _secrets(hub: Hub) -> list[str]:
         if len(value) >= MIN_SECRET:
             values.append(value)
     return values
+
+
+def _state_collector(hub: Hub) -> metrics.HubStateCollector:
+    """What `/metrics` reads at scrape time, asked of the hub each time: sources are
+    registered and the index swapped while it runs."""
+    return metrics.HubStateCollector(
+        circuits=lambda: [
+            (name, f.breaker.state, f.breaker.failures)
+            for name, f in list(hub.planner.fetchers.items())
+        ],
+        snapshots=lambda: hub.index.snapshots(),
+        index_dir=Path(hub.data_dir) / "index",
+    )
 
 
 _ROOTS = (schema.graphql_schema.query_type, schema.graphql_schema.mutation_type)
