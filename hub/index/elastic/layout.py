@@ -37,6 +37,14 @@ class IndexInfo:
         return str(self.meta.get("source", ""))
 
 
+@dataclass(frozen=True)
+class Served:
+    """The indices behind the read alias at one moment."""
+
+    key: str
+    indices: tuple[IndexInfo, ...]
+
+
 class Layout:
     """Index and alias names under one prefix."""
 
