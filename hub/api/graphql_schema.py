@@ -45,9 +45,10 @@ from hub.security.disclosure import release_sources
 from hub.security.identity import ANONYMOUS, Caller, caller_of
 from hub.security.suppression import ReleasedBucket, ReleasedCounts, ReleasedFacet
 from hub.service import Cohort as CohortResult
-from hub.service import Hub, SourceInfo
+from hub.service import Hub
 from hub.service import SourcePlan as SourcePlanResult
 from hub.service import SourceResult as SourceResultValue
+from hub.source_info import SourceInfo
 
 log = logging.getLogger(__name__)
 
