@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.issue2 import bench_harvest, bench_query
+from bench.harvest_and_query import bench_harvest, bench_query
 from bench.issue3 import bench_federation
 from bench.issue4 import bench_scale
 from bench.issue7 import bench_export
