@@ -14,8 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from bench.federation import bench_federation
 from bench.harvest_and_query import bench_harvest, bench_query
-from bench.issue3 import bench_federation
 from bench.issue4 import bench_scale
 from bench.issue7 import bench_export
 from bench.issue8 import bench_ui
