@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from bench.exports import bench_export
 from bench.federation import bench_federation
 from bench.harvest_and_query import bench_harvest, bench_query
-from bench.issue7 import bench_export
 from bench.issue8 import bench_ui
 from bench.issue9 import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
 from bench.load.report import dumps
@@ -60,7 +60,7 @@ def main() -> None:
         print(json.dumps({"scale": bench_scale(args.data_dir)}, indent=2))
     if args.what == "ui":
         print(json.dumps({"ui": bench_ui(args.data_dir, args.runs or 20)}, indent=2))
-    if args.what == "export":  # issue 7: exports of the whole corpus, in child processes
+    if args.what == "export":  # exports of the whole corpus, in child processes
         print(json.dumps({"export": bench_export(args.data_dir)}, indent=2))
 
 
