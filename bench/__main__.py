@@ -18,8 +18,8 @@ from bench.exports import bench_export
 from bench.facet_clicks import bench_ui
 from bench.federation import bench_federation
 from bench.harvest_and_query import bench_harvest, bench_query
-from bench.issue9 import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
 from bench.load.report import dumps
+from bench.load.scenarios import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
 from bench.scale import bench_scale
 
 
