@@ -1,9 +1,15 @@
 """`python -m bench {harvest,query,federation,scale,ui,export,load,soak,all} [--data-dir D] ...`.
 
-`scale` (issue 4, the Elasticsearch/OpenSearch backend) runs only when asked for by name:
-it ingests the full corpus into a cluster, which takes minutes. So does `ui` (issue 8,
-facet click to counts in headless Chromium), which needs the Debian `chromium` package.
-So do `load` and `soak` (issue 9: the hub as a server under many clients; see
+One module per thing measured: `harvest` and `query` (bench/harvest_and_query.py: the
+embedded index against raw tantivy and DuckDB), `federation` (bench/federation.py: live
+sources, one of them hanging), `export` (bench/exports.py), `scale` (bench/scale.py),
+`ui` (bench/facet_clicks.py), `load` and `soak` (bench/load/scenarios.py). `all` runs
+harvest, query and federation.
+
+`scale` (the Elasticsearch/OpenSearch backend) runs only when asked for by name:
+it ingests the full corpus into a cluster, which takes minutes. So does `ui` (a facet
+click to new counts in headless Chromium), which needs the Debian `chromium` package.
+So do `load` and `soak` (the hub as a server under many clients; see
 docs/load-testing.md): `load [--workers N] [--clients 32] [--seconds 60] [--faulty]`,
 `soak [--minutes 10] [--rate 75]`.
 """
@@ -31,7 +37,7 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=Path(".hub-bench"))
     parser.add_argument("--runs", type=int, default=0, help="default: 3 for harvest, 30 for query")
-    load = parser.add_argument_group("load and soak (issue 9)")
+    load = parser.add_argument_group("load and soak")
     load.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     load.add_argument("--clients", type=int, default=32, help="concurrent clients (load)")
     load.add_argument("--seconds", type=float, default=60.0, help="measured seconds (load)")
