@@ -12,8 +12,8 @@ from typing import Any
 import graphene
 
 from hub.api.graphql_types import JSON, Counts
-from hub.cohorts import CohortNotFound, CohortStore, Rerun
-from hub.cohorts import SavedCohort as SavedCohortValue
+from hub.saved_cohorts import CohortNotFound, CohortStore, Rerun
+from hub.saved_cohorts import SavedCohort as SavedCohortValue
 from hub.service import Hub
 
 
@@ -23,7 +23,7 @@ def _store(info: graphene.ResolveInfo) -> CohortStore:
 
 
 def _pairs(counts: dict[str, int | None]) -> list[dict[str, Any]]:
-    """Saved counts are released ones (hub/cohorts.py): None is a suppressed count."""
+    """Saved counts are released ones (hub/saved_cohorts.py): None is a suppressed count."""
     return [
         {"source": name, "count": count, "suppressed": count is None}
         for name, count in counts.items()

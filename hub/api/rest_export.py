@@ -19,9 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from hub.cohorts import CohortNotFound, CohortStore, data_versions
 from hub.export import Export, prepare_export
 from hub.index.base import IndexNotReady
+from hub.saved_cohorts import CohortNotFound, CohortStore, data_versions
 from hub.security.identity import Caller, caller_of
 from hub.service import Hub
 
