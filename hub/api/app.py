@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -260,17 +259,6 @@ async def _tend_heap(hub: Hub) -> Callable[[], None]:
     return start_trimming()
 
 
-def _secrets(hub: Hub) -> list[str]:
-    """Values the logs must never show: every source's credentials and the cluster's."""
-    values = [v for a in hub.adapters.values() for v in secret_values(a.settings)]
-    cluster = hub.config.index.elasticsearch
-    for env in (cluster.password_env, cluster.api_key_env) if cluster is not None else ():
-        value = os.environ.get(env or "", "").strip()
-        if len(value) >= MIN_SECRET:
-            values.append(value)
-    return values
-
-
 def _state_collector(hub: Hub) -> metrics.HubStateCollector:
     """What `/metrics` reads at scrape time, asked of the hub each time: sources are
     registered and the index swapped while it runs."""
@@ -280,8 +268,19 @@ def _state_collector(hub: Hub) -> metrics.HubStateCollector:
             for name, f in list(hub.planner.fetchers.items())
         ],
         snapshots=lambda: hub.index.snapshots(),
-        index_dir=Path(hub.data_dir) / "index",
+        index_dir=hub.data_dir / "index",
     )
+
+
+def _secrets(hub: Hub) -> list[str]:
+    """Values the logs must never show: every source's credentials and the cluster's."""
+    values = [v for a in hub.adapters.values() for v in secret_values(a.settings)]
+    cluster = hub.config.index.elasticsearch
+    for env in (cluster.password_env, cluster.api_key_env) if cluster is not None else ():
+        value = os.environ.get(env or "", "").strip()
+        if len(value) >= MIN_SECRET:
+            values.append(value)
+    return values
 
 
 _ROOTS = (schema.graphql_schema.query_type, schema.graphql_schema.mutation_type)
