@@ -1,9 +1,15 @@
 """`python -m bench {harvest,query,federation,scale,ui,export,load,soak,all} [--data-dir D] ...`.
 
-`scale` (issue 4, the Elasticsearch/OpenSearch backend) runs only when asked for by name:
-it ingests the full corpus into a cluster, which takes minutes. So does `ui` (issue 8,
-facet click to counts in headless Chromium), which needs the Debian `chromium` package.
-So do `load` and `soak` (issue 9: the hub as a server under many clients; see
+One module per thing measured: `harvest` and `query` (bench/harvest_and_query.py: the
+embedded index against raw tantivy and DuckDB), `federation` (bench/federation.py: live
+sources, one of them hanging), `export` (bench/exports.py), `scale` (bench/scale.py),
+`ui` (bench/facet_clicks.py), `load` and `soak` (bench/load/scenarios.py). `all` runs
+harvest, query and federation.
+
+`scale` (the Elasticsearch/OpenSearch backend) runs only when asked for by name:
+it ingests the full corpus into a cluster, which takes minutes. So does `ui` (a facet
+click to new counts in headless Chromium), which needs the Debian `chromium` package.
+So do `load` and `soak` (the hub as a server under many clients; see
 docs/load-testing.md): `load [--workers N] [--clients 32] [--seconds 60] [--faulty]`,
 `soak [--minutes 10] [--rate 75]`.
 """
@@ -14,13 +20,13 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.issue2 import bench_harvest, bench_query
-from bench.issue3 import bench_federation
-from bench.issue4 import bench_scale
-from bench.issue7 import bench_export
-from bench.issue8 import bench_ui
-from bench.issue9 import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
+from bench.exports import bench_export
+from bench.facet_clicks import bench_ui
+from bench.federation import bench_federation
+from bench.harvest_and_query import bench_harvest, bench_query
 from bench.load.report import dumps
+from bench.load.scenarios import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
+from bench.scale import bench_scale
 
 
 def main() -> None:
@@ -31,7 +37,7 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=Path(".hub-bench"))
     parser.add_argument("--runs", type=int, default=0, help="default: 3 for harvest, 30 for query")
-    load = parser.add_argument_group("load and soak (issue 9)")
+    load = parser.add_argument_group("load and soak")
     load.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     load.add_argument("--clients", type=int, default=32, help="concurrent clients (load)")
     load.add_argument("--seconds", type=float, default=60.0, help="measured seconds (load)")
@@ -60,7 +66,7 @@ def main() -> None:
         print(json.dumps({"scale": bench_scale(args.data_dir)}, indent=2))
     if args.what == "ui":
         print(json.dumps({"ui": bench_ui(args.data_dir, args.runs or 20)}, indent=2))
-    if args.what == "export":  # issue 7: exports of the whole corpus, in child processes
+    if args.what == "export":  # exports of the whole corpus, in child processes
         print(json.dumps({"export": bench_export(args.data_dir)}, indent=2))
 
 

@@ -23,10 +23,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapters.spi import AdapterError
-from hub.cohorts import CohortNotFound, CohortStore
 from hub.config import ConfigError, load_config
 from hub.export import FORMATS, Export, prepare_export
 from hub.index.base import IndexNotReady
+from hub.saved_cohorts import CohortNotFound, CohortStore
 from hub.security.access import operator
 from hub.service import Hub
 

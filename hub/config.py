@@ -15,9 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.spi import SourceSettings
-from hub.index.elastic.layout import check_source_name
-from hub.index.elastic.settings import ElasticSettings
-from hub.security.audit import AuditSettings
+from hub.index.elastic.settings import ElasticSettings, check_source_name
+from hub.security.audit_settings import AuditSettings
 from hub.security.auth_settings import AuthSettings
 from hub.security.limits import LimitsSettings
 from hub.security.suppression import PrivacySettings

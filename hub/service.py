@@ -29,6 +29,7 @@ from hub.registry.store import DisabledSource, merge_registry
 from hub.security.access import AccessPlan, Granularity, plan_access
 from hub.security.disclosure import Disclosure, open_cohort
 from hub.security.identity import ANONYMOUS, Caller
+from hub.source_info import SourceInfo
 from schema.errors import CallerError, internal_message
 from schema.filters import MAX_STRING, Node, parse_filter, to_json
 
@@ -36,20 +37,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int | None], Any]
 """progress(stage, rows_done_increment, total) — stage is 'fetch:<source>' or 'index'."""
-
-
-@dataclass
-class SourceInfo:
-    name: str
-    adapter: str
-    mode: str
-    access: str
-    status: str
-    message: str
-    capabilities: dict[str, Any]
-    series: int | None = None
-    harvested_at: str | None = None
-    data_version: str | None = None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The load and soak harness of issue 9: the hub as a real server, driven over loopback.
+"""The load and soak harness: the hub as a real server, driven over loopback.
 
 - `procs`: start and stop `imaging-hub serve` (and fault sources) as process groups
 - `proc`: what /proc says about a process tree: resident memory, CPU, threads, sockets
@@ -6,5 +6,6 @@
 - `wire`: a lean HTTP/1.1 keep-alive client on asyncio streams (one connection a client)
 - `driver`: closed-loop (N clients) and open-loop (fixed rate) drivers
 - `report`: percentiles, errors by kind, memory over time
-- `session`: one measured run, start to stop; `bench/issue9.py` composes the scenarios
+- `session`: one measured run, start to stop
+- `scenarios`: the runs `python -m bench load|soak` starts, composed from the above
 """

@@ -112,7 +112,7 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
         # On the loop, threads serve only the other routes and questions to live sources
         # registered later, which wait on the network.
         to_thread.current_default_thread_limiter().total_tokens = threads or LIVE_THREADS
-        app.state.metrics = metrics.HubStateCollector(hub)
+        app.state.metrics = _state_collector(hub)
         app.state.hub = hub
         app.state.authenticator = authenticator_for(hub)  # AuthMiddleware reads it
         watcher = SourcesAdmin.of(hub).start_watching()  # registry changes made by the CLI
@@ -128,9 +128,10 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
 
     app = FastAPI(title="Imaging Hub", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
-    app.add_middleware(RateLimit, state=app.state)  # inside auth: keyed by the caller
+    app.add_middleware(RateLimit, settings=settings.limits)  # inside auth: keyed by the caller
     app.add_middleware(AuthMiddleware)  # request.state.caller for every route
-    app.add_middleware(AuditTrail, state=app.state)  # logs every API answer, 401s too
+    # logs every API answer, 401s too
+    app.add_middleware(AuditTrail, settings=settings.audit, data_dir=settings.hub.data_dir)
     app.add_middleware(SpreadConnections, every=settings.hub.requests_per_connection)
     app.add_middleware(InternalErrors)  # a generic 500 with the request id, never a traceback
     app.add_middleware(ObservabilityMiddleware)  # outermost: request id, access log, metrics
@@ -174,6 +175,19 @@ async def _tend_heap(hub: Hub) -> Callable[[], None]:
         await run_in_threadpool(hub.index.ready)
     freeze_startup_objects()
     return start_trimming()
+
+
+def _state_collector(hub: Hub) -> metrics.HubStateCollector:
+    """What `/metrics` reads at scrape time, asked of the hub each time: sources are
+    registered and the index swapped while it runs."""
+    return metrics.HubStateCollector(
+        circuits=lambda: [
+            (name, f.breaker.state, f.breaker.failures)
+            for name, f in list(hub.planner.fetchers.items())
+        ],
+        snapshots=lambda: hub.index.snapshots(),
+        index_dir=hub.data_dir / "index",
+    )
 
 
 def _secrets(hub: Hub) -> list[str]:

@@ -11,9 +11,8 @@ from typing import Any
 
 import graphene
 
-from hub.api.graphql_types import JSON, Counts
-from hub.cohorts import CohortNotFound, CohortStore, Rerun
-from hub.cohorts import SavedCohort as SavedCohortValue
+from hub.api.graphql_types import JSON, CountsType
+from hub.saved_cohorts import CohortNotFound, CohortStore, Rerun, SavedCohort
 from hub.service import Hub
 
 
@@ -23,7 +22,7 @@ def _store(info: graphene.ResolveInfo) -> CohortStore:
 
 
 def _pairs(counts: dict[str, int | None]) -> list[dict[str, Any]]:
-    """Saved counts are released ones (hub/cohorts.py): None is a suppressed count."""
+    """Saved counts are released ones (hub/saved_cohorts.py): None is a suppressed count."""
     return [
         {"source": name, "count": count, "suppressed": count is None}
         for name, count in counts.items()
@@ -51,7 +50,7 @@ class DataVersionType(graphene.ObjectType):  # type: ignore[misc]
 class CohortRerun(graphene.ObjectType):  # type: ignore[misc]
     """The saved question asked again on the data the hub holds now."""
 
-    counts = graphene.Field(Counts, required=True)
+    counts = graphene.Field(CountsType, required=True)
     by_source = graphene.List(graphene.NonNull(SourceCount), required=True)
     counts_changed = graphene.Boolean(required=True)
     data_changed = graphene.Boolean(required=True)
@@ -63,14 +62,17 @@ class CohortRerun(graphene.ObjectType):  # type: ignore[misc]
         return _pairs(root.by_source)
 
 
-class SavedCohort(graphene.ObjectType):  # type: ignore[misc]
+class SavedCohortType(graphene.ObjectType):  # type: ignore[misc]
     """A cohort kept under a stable id: filter, text, counts and the data versions it was
     answered on. Export its manifest again with `/export?cohort=<id>&format=...`."""
+
+    class Meta:
+        name = "SavedCohort"
 
     id = graphene.ID(required=True)
     filter = graphene.Field(JSON, required=True)
     text = graphene.String()
-    counts = graphene.Field(Counts, required=True)
+    counts = graphene.Field(CountsType, required=True)
     by_source = graphene.List(graphene.NonNull(SourceCount), required=True)
     sources = graphene.List(graphene.NonNull(graphene.String), required=True)
     data_versions = graphene.List(graphene.NonNull(DataVersionType), required=True)
@@ -78,19 +80,17 @@ class SavedCohort(graphene.ObjectType):  # type: ignore[misc]
     current = graphene.Field(CohortRerun, required=True, description="Asked again now")
 
     @staticmethod
-    def resolve_by_source(
-        root: SavedCohortValue, _info: graphene.ResolveInfo
-    ) -> list[dict[str, Any]]:
+    def resolve_by_source(root: SavedCohort, _info: graphene.ResolveInfo) -> list[dict[str, Any]]:
         return _pairs(root.by_source)
 
     @staticmethod
-    def resolve_current(root: SavedCohortValue, info: graphene.ResolveInfo) -> Rerun:
+    def resolve_current(root: SavedCohort, info: graphene.ResolveInfo) -> Rerun:
         return _store(info).rerun(root.id)
 
 
 class CohortQueries(graphene.ObjectType):  # type: ignore[misc]
     saved_cohort = graphene.Field(
-        SavedCohort,
+        SavedCohortType,
         id=graphene.ID(required=True),
         description="A saved cohort by id; null when no cohort has that id",
     )
@@ -98,16 +98,16 @@ class CohortQueries(graphene.ObjectType):  # type: ignore[misc]
     @staticmethod
     def resolve_saved_cohort(
         _root: None, info: graphene.ResolveInfo, id: str
-    ) -> SavedCohortValue | None:
+    ) -> SavedCohort | None:
         try:
             return _store(info).get(id)
         except CohortNotFound:
             return None
 
 
-class Mutation(graphene.ObjectType):  # type: ignore[misc]
+class CohortMutations(graphene.ObjectType):  # type: ignore[misc]
     save_cohort = graphene.Field(
-        SavedCohort,
+        SavedCohortType,
         required=True,
         filter=JSON(),
         text=graphene.String(),
@@ -118,5 +118,5 @@ class Mutation(graphene.ObjectType):  # type: ignore[misc]
     @staticmethod
     def resolve_save_cohort(
         _root: None, info: graphene.ResolveInfo, filter: Any = None, text: str | None = None
-    ) -> SavedCohortValue:
+    ) -> SavedCohort:
         return _store(info).save(filter, text)

@@ -21,34 +21,31 @@ from graphql import (
     execute_sync,
 )
 
-from hub.api.graphql_cohorts import CohortQueries
-from hub.api.graphql_cohorts import Mutation as CohortMutations
+from hub.api.graphql_cohorts import CohortMutations, CohortQueries
 from hub.api.graphql_documents import checked_document
 from hub.api.graphql_execution import LeafShortcutContext
 from hub.api.graphql_sources import SourceMutations
 from hub.api.graphql_types import (
     JSON,
-    Bucket,
-    Counts,
-    Facet,
+    BucketType,
+    CountsType,
+    FacetType,
     Privacy,
     SeriesConnection,
     SortInput,
     Source,
-    SourceAccess,
-    SourcePlan,
-    SourceResult,
+    SourceAccessType,
+    SourcePlanType,
+    SourceResultType,
 )
 from hub.index.base import IndexNotReady, SeriesPage, SortKey
 from hub.observability.context import current_request_id
-from hub.security.access import SourceAccess as SourceAccessValue
+from hub.security.access import SourceAccess
 from hub.security.disclosure import release_sources
 from hub.security.identity import ANONYMOUS, Caller, caller_of
 from hub.security.suppression import ReleasedBucket, ReleasedCounts, ReleasedFacet
-from hub.service import Cohort as CohortResult
-from hub.service import Hub, SourceInfo
-from hub.service import SourcePlan as SourcePlanResult
-from hub.service import SourceResult as SourceResultValue
+from hub.service import Cohort, Hub, SourcePlan, SourceResult
+from hub.source_info import SourceInfo
 from schema.errors import internal_message, is_caller_error
 
 log = logging.getLogger(__name__)
@@ -62,20 +59,23 @@ def _hub(info: graphene.ResolveInfo) -> Hub:
     return hub
 
 
-class Cohort(graphene.ObjectType):  # type: ignore[misc]
+class CohortType(graphene.ObjectType):  # type: ignore[misc]
     """One cohort question; every field is computed lazily from the same row set.
     Counts are released per caller (hub/security): `access` says which granularity each
     repository gave, `privacy` whether small counts were suppressed and rounded."""
 
-    counts = graphene.Field(Counts, required=True)
+    class Meta:
+        name = "Cohort"
+
+    counts = graphene.Field(CountsType, required=True)
     facets = graphene.List(
-        graphene.NonNull(Facet),
+        graphene.NonNull(FacetType),
         required=True,
         fields=graphene.List(graphene.NonNull(graphene.String), required=True),
         size=graphene.Int(default_value=50),
     )
     histogram = graphene.List(
-        graphene.NonNull(Bucket),
+        graphene.NonNull(BucketType),
         required=True,
         field=graphene.String(required=True),
         interval=graphene.Float(required=True),
@@ -87,29 +87,29 @@ class Cohort(graphene.ObjectType):  # type: ignore[misc]
         after=graphene.String(),
         sort=graphene.List(graphene.NonNull(SortInput)),
     )
-    by_source = graphene.List(graphene.NonNull(SourceResult), required=True)
-    access = graphene.List(graphene.NonNull(SourceAccess), required=True)
+    by_source = graphene.List(graphene.NonNull(SourceResultType), required=True)
+    access = graphene.List(graphene.NonNull(SourceAccessType), required=True)
     privacy = graphene.Field(Privacy, required=True)
 
     @staticmethod
-    def resolve_counts(root: CohortResult, _info: graphene.ResolveInfo) -> ReleasedCounts:
+    def resolve_counts(root: Cohort, _info: graphene.ResolveInfo) -> ReleasedCounts:
         return root.disclosure.counts()
 
     @staticmethod
     def resolve_facets(
-        root: CohortResult, _info: graphene.ResolveInfo, fields: list[str], size: int | None
+        root: Cohort, _info: graphene.ResolveInfo, fields: list[str], size: int | None
     ) -> list[ReleasedFacet]:
         return root.disclosure.facets(fields, 50 if size is None else size)  # null: the default
 
     @staticmethod
     def resolve_histogram(
-        root: CohortResult, _info: graphene.ResolveInfo, field: str, interval: float
+        root: Cohort, _info: graphene.ResolveInfo, field: str, interval: float
     ) -> list[ReleasedBucket]:
         return root.disclosure.histogram(field, interval)
 
     @staticmethod
     def resolve_series(
-        root: CohortResult,
+        root: Cohort,
         _info: graphene.ResolveInfo,
         first: int | None,
         after: str | None = None,
@@ -120,19 +120,15 @@ class Cohort(graphene.ObjectType):  # type: ignore[misc]
         return root.disclosure.series(50 if first is None else first, after, keys)  # null: default
 
     @staticmethod
-    def resolve_by_source(
-        root: CohortResult, info: graphene.ResolveInfo
-    ) -> list[SourceResultValue]:
+    def resolve_by_source(root: Cohort, info: graphene.ResolveInfo) -> list[SourceResult]:
         return _hub(info).by_source(root)
 
     @staticmethod
-    def resolve_access(
-        root: CohortResult, _info: graphene.ResolveInfo
-    ) -> tuple[SourceAccessValue, ...]:
+    def resolve_access(root: Cohort, _info: graphene.ResolveInfo) -> tuple[SourceAccess, ...]:
         return root.disclosure.access
 
     @staticmethod
-    def resolve_privacy(root: CohortResult, info: graphene.ResolveInfo) -> dict[str, Any]:
+    def resolve_privacy(root: Cohort, info: graphene.ResolveInfo) -> dict[str, Any]:
         return {
             "min_cell": _hub(info).config.privacy.min_cell,
             "applied": root.disclosure.restricted,
@@ -142,7 +138,7 @@ class Cohort(graphene.ObjectType):  # type: ignore[misc]
 
 class Query(CohortQueries, graphene.ObjectType):  # type: ignore[misc]
     cohort = graphene.Field(
-        Cohort,
+        CohortType,
         required=True,
         filter=JSON(),
         text=graphene.String(),
@@ -154,7 +150,7 @@ class Query(CohortQueries, graphene.ObjectType):  # type: ignore[misc]
         description="Registered repositories and what the index holds",
     )
     explain = graphene.List(
-        graphene.NonNull(SourcePlan),
+        graphene.NonNull(SourcePlanType),
         required=True,
         filter=JSON(),
         text=graphene.String(),
@@ -164,7 +160,7 @@ class Query(CohortQueries, graphene.ObjectType):  # type: ignore[misc]
     @staticmethod
     def resolve_cohort(
         _root: None, info: graphene.ResolveInfo, filter: Any = None, text: str | None = None
-    ) -> CohortResult:
+    ) -> Cohort:
         return _hub(info).cohort(filter, text, caller_of(info.context))
 
     @staticmethod
@@ -176,7 +172,7 @@ class Query(CohortQueries, graphene.ObjectType):  # type: ignore[misc]
     @staticmethod
     def resolve_explain(
         _root: None, info: graphene.ResolveInfo, filter: Any = None, text: str | None = None
-    ) -> list[SourcePlanResult]:
+    ) -> list[SourcePlan]:
         return _hub(info).explain(filter, text)
 
 

@@ -3,6 +3,8 @@
 Resolvers (in `graphql_schema`) return the service's plain dataclasses and the index's
 snake_case node dicts; graphene's default resolver reads them by attribute or key, so
 these types only declare shape. Field names are snake_case here and camelCase on the wire.
+A type whose name the service or the index also uses (`Counts`, `Facet`, ...) is a
+`...Type` class here, its GraphQL name set by `Meta.name`: clients see the same names.
 """
 
 from __future__ import annotations
@@ -72,8 +74,11 @@ def _flag(name: str, description: str = SUPPRESSED) -> Any:
     )
 
 
-class Counts(graphene.ObjectType):  # type: ignore[misc]
+class CountsType(graphene.ObjectType):  # type: ignore[misc]
     """Distinct patients (collection, patient_id), studies and series of a cohort."""
+
+    class Meta:
+        name = "Counts"
 
     patients = graphene.Int()
     studies = graphene.Int()
@@ -82,23 +87,32 @@ class Counts(graphene.ObjectType):  # type: ignore[misc]
     rounded = _flag("rounded", ROUNDED)
 
 
-class Bucket(graphene.ObjectType):  # type: ignore[misc]
+class BucketType(graphene.ObjectType):  # type: ignore[misc]
+    class Meta:
+        name = "Bucket"
+
     key = graphene.String(required=True)
     count = graphene.Int(description="Series in the bucket; null when suppressed")
     suppressed = _flag("suppressed")
     rounded = _flag("rounded", ROUNDED)
 
 
-class Facet(graphene.ObjectType):  # type: ignore[misc]
+class FacetType(graphene.ObjectType):  # type: ignore[misc]
+    class Meta:
+        name = "Facet"
+
     field = graphene.String(required=True)
-    buckets = graphene.List(graphene.NonNull(Bucket), required=True)
+    buckets = graphene.List(graphene.NonNull(BucketType), required=True)
     missing = graphene.Int(description="Series without a value; null when suppressed")
     missing_suppressed = _flag("missing_suppressed")
     suppressed = _flag("suppressed")
 
 
-class SourceAccess(graphene.ObjectType):  # type: ignore[misc]
+class SourceAccessType(graphene.ObjectType):  # type: ignore[misc]
     """The granularity one repository gives the caller: `record` or `count` (Beacon v2)."""
+
+    class Meta:
+        name = "SourceAccess"
 
     source = graphene.String(required=True)
     access = graphene.String(required=True, description="open, registered or controlled")
@@ -197,8 +211,11 @@ class SeriesConnection(graphene.ObjectType):  # type: ignore[misc]
         return {"has_next_page": page.has_next, "end_cursor": page.end_cursor}
 
 
-class SourceResult(graphene.ObjectType):  # type: ignore[misc]
+class SourceResultType(graphene.ObjectType):  # type: ignore[misc]
     """How one repository answered a cohort question."""
+
+    class Meta:
+        name = "SourceResult"
 
     source = graphene.String(required=True)
     status = graphene.String(required=True)
@@ -224,8 +241,11 @@ class Source(graphene.ObjectType):  # type: ignore[misc]
     capabilities = graphene.Field(JSON)
 
 
-class SourcePlan(graphene.ObjectType):  # type: ignore[misc]
+class SourcePlanType(graphene.ObjectType):  # type: ignore[misc]
     """How one repository would be asked: native request and what the hub applies after."""
+
+    class Meta:
+        name = "SourcePlan"
 
     source = graphene.String(required=True)
     route = graphene.String(required=True)

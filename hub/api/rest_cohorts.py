@@ -1,7 +1,7 @@
 """Saved cohorts over REST: `POST /cohorts`, `GET /cohorts/{id}`, `GET /cohorts/{id}/rerun`.
 
 A saved cohort is what a paper cites: its id names the question and the data versions
-it was answered on (see `hub.cohorts`); `/export?cohort=<id>` gives its manifest again.
+it was answered on (see `hub.saved_cohorts`); `/export?cohort=<id>` gives its manifest again.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.encoding import error_response as _error
 from hub.api.encoding import json_response
 from hub.api.errors import internal_error
-from hub.cohorts import CohortNotFound, CohortStore
 from hub.index.base import IndexNotReady
+from hub.saved_cohorts import CohortNotFound, CohortStore
 from hub.service import Hub
 from schema.errors import CallerError
 

@@ -21,9 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.encoding import error_response as _error
 from hub.api.errors import internal_error
-from hub.cohorts import CohortNotFound, CohortStore, data_versions
 from hub.export import Export, prepare_export
 from hub.index.base import IndexNotReady
+from hub.saved_cohorts import CohortNotFound, CohortStore, data_versions
 from hub.security.identity import Caller, caller_of
 from hub.service import Hub
 from schema.errors import CallerError

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.cohorts import canonical, cohort_id, data_versions
 from hub.export.records import MANIFEST_COLUMNS, RECORD_FILE_COLUMNS, Record, record_chunks
 from hub.export.writers import (
     Chunks,
@@ -24,6 +23,7 @@ from hub.export.writers import (
     tcia_text,
     wadors_text,
 )
+from hub.saved_cohorts import canonical, cohort_id, data_versions
 from hub.security.identity import ANONYMOUS, Caller
 from hub.service import Cohort, Hub
 from schema.errors import CallerError

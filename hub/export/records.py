@@ -8,7 +8,7 @@ most once and only the selected rows of it are kept. Series only live sources an
 come from the generation's live part. Any other `CohortView` (the Elasticsearch backend)
 is paged through with `series(first=1000, after=cursor)`.
 
-Memory is flat in the cohort's size (issue 7; `bench/issue7.py`, `tests/export/
+Memory is flat in the cohort's size (`bench/exports.py`, `tests/export/
 test_memory.py`): what is held at once is one batch of `READ_ROWS` decoded rows, one
 chunk of `CHUNK_ROWS` records and its text, whether the cohort has 10k series or 1M.
 So no step may copy a whole batch's selection at once, and every generator drops its

@@ -21,10 +21,10 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from prometheus_client import (
@@ -40,10 +40,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hub.index.base import SourceSnapshotInfo
 from hub.security.limits import parsed_document
-
-if TYPE_CHECKING:
-    from hub.service import Hub
 
 __all__ = ["CONTENT_TYPE_LATEST", "OPERATIONS", "render"]
 
@@ -243,19 +241,34 @@ def observe_graphql(operation: str, field: str, seconds: float, ok: bool) -> Non
 # --- what is on disk, read at scrape time ----------------------------------------------
 
 
+Circuits = Callable[[], Iterable[tuple[str, str, int]]]
+"""Each live source's circuit breaker now: source, state, consecutive failures."""
+
+
 class HubStateCollector(Collector):
     """Series per source and last harvest from the index, and the current generation's
     size on disk (walked at most every `bytes_ttl_s`); also refreshes this process's
-    circuit-breaker gauges, whose half-open state comes with time, not with a fetch."""
+    circuit-breaker gauges, whose half-open state comes with time, not with a fetch.
 
-    def __init__(self, hub: Hub, bytes_ttl_s: float = 30.0) -> None:
-        self.hub = hub
+    It is given what to read as callables, asked at every scrape (sources come and go,
+    the index is swapped), not the hub itself: metrics stay below the service."""
+
+    def __init__(
+        self,
+        circuits: Circuits,
+        snapshots: Callable[[], list[SourceSnapshotInfo]],
+        index_dir: Path,
+        bytes_ttl_s: float = 30.0,
+    ) -> None:
+        self.circuits = circuits
+        self.snapshots = snapshots
+        self.index_dir = index_dir
         self.bytes_ttl_s = bytes_ttl_s
         self._bytes: tuple[float, str, int] | None = None  # when, generation, bytes
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        for name, fetcher in list(self.hub.planner.fetchers.items()):
-            observe_circuit(name, fetcher.breaker.state, fetcher.breaker.failures)
+        for name, state, failures in self.circuits():
+            observe_circuit(name, state, failures)
         series = GaugeMetricFamily(
             "hub_index_series", "Series (documents) in the index, per source.", labels=["source"]
         )
@@ -265,7 +278,7 @@ class HubStateCollector(Collector):
             labels=["source"],
         )
         try:
-            snapshots = self.hub.index.snapshots()
+            snapshots = self.snapshots()
         except Exception:  # an index being rebuilt or a cluster away: no figures, no error
             snapshots = []
         for snap in snapshots:
@@ -284,7 +297,7 @@ class HubStateCollector(Collector):
             yield family
 
     def _generation_bytes(self) -> int | None:
-        root = Path(self.hub.data_dir) / "index"
+        root = self.index_dir
         try:
             name = (root / "CURRENT").read_text().strip()
         except OSError:

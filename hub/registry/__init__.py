@@ -1,2 +1,2 @@
 """Sources registered at runtime: the persisted registry, its validation, and the admin
-operations that apply it to a running hub (issue 5)."""
+operations that apply it to a running hub."""

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from adapters.spi import Adapter, AdapterError, SourceSettings
 from hub.config import SECRET_KEYS
-from hub.index.elastic.layout import check_source_name
+from hub.index.elastic.settings import check_source_name
 from hub.registry.store import RegistryError
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,2 @@
-"""Who is asking, and what they may see (issue 6)."""
+"""Who is asking, and what they may see: authentication, access levels, small-cell
+suppression, request limits and the audit log (docs/security.md)."""

@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -42,17 +42,13 @@ from graphql import (
     VariableNode,
 )
 from graphql.utilities import value_from_ast_untyped
-from pydantic import BaseModel, ConfigDict
-from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import REQUEST_ID
+from hub.security.audit_settings import AuditSettings
 from hub.security.identity import caller_of
 from hub.security.limits import parsed_document
 from hub.security.ratelimit import is_api_path
-
-if TYPE_CHECKING:
-    from hub.config import HubConfig
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +57,6 @@ BODY_LIMIT = 1024 * 1024
 RECORDED_ARGUMENTS = ("filter", "text", "id")
 _SECRET_NAME = re.compile(r"token|key|secret|pass|auth|credential|session|cookie", re.I)
 REDACTED = "[redacted]"
-
-
-class AuditSettings(BaseModel):
-    """The `[audit]` table."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    directory: Path | None = None
-    """Where the daily files go; default `<data_dir>/audit`."""
 
 
 class AuditLog:
@@ -225,25 +211,16 @@ class AuditTrail:
     """ASGI middleware writing one audit line per API request, after it is answered.
 
     It reads the caller from the request state after the inner app has run, so it sees
-    the identity the auth middleware set wherever that middleware sits inside it."""
+    the identity the auth middleware set wherever that middleware sits inside it. Built
+    with its settings: `directory` defaults to `<data_dir>/audit`."""
 
-    def __init__(self, app: ASGIApp, state: State) -> None:
+    def __init__(self, app: ASGIApp, settings: AuditSettings, data_dir: Path) -> None:
         self.app = app
-        self.state = state
-        self._log: AuditLog | None = None
-
-    def audit_log(self) -> AuditLog | None:
-        hub = getattr(self.state, "hub", None)
-        config: HubConfig | None = getattr(hub, "config", None)
-        if config is None or not config.audit.enabled:
-            return None
-        directory = config.audit.directory or Path(config.hub.data_dir) / "audit"
-        if self._log is None or self._log.directory != directory:
-            self._log = AuditLog(directory)
-        return self._log
+        directory = settings.directory or Path(data_dir) / "audit"
+        self.log = AuditLog(directory) if settings.enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        audit = self.audit_log() if scope["type"] == "http" else None
+        audit = self.log if scope["type"] == "http" else None
         if audit is None or not is_api_path(scope["path"]):
             await self.app(scope, receive, send)
             return

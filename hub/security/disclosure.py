@@ -48,7 +48,7 @@ from schema.record import FIELDS, SeriesRecord
 
 if TYPE_CHECKING:
     from hub.index.base import IndexBackend
-    from hub.service import SourceInfo
+    from hub.source_info import SourceInfo
 
 
 ALWAYS_PRESENT = frozenset(

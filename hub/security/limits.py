@@ -1,4 +1,4 @@
-"""How much one GraphQL request may ask for: depth, breadth, aliases and cost (issue 6).
+"""How much one GraphQL request may ask for: depth, breadth, aliases and cost.
 
 A GraphQL document is small text that can ask for a great deal: twenty aliased
 `cohort` fields each paging a thousand series, a fragment spread inside itself a

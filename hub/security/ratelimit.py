@@ -23,17 +23,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from starlette.datastructures import State
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.security.identity import caller_of
 from hub.security.limits import API_PREFIXES, LimitsSettings
-
-if TYPE_CHECKING:
-    from hub.config import HubConfig
 
 
 class TokenBuckets:
@@ -85,36 +80,22 @@ def is_api_path(path: str) -> bool:
 
 
 class RateLimit:
-    """ASGI middleware applying `[limits]` to the API paths (not probes or metrics).
+    """ASGI middleware applying `[limits]` to the API paths (not probes or metrics),
+    built with those settings."""
 
-    `state` is the app's state: the limits come from the hub the lifespan puts there,
-    so the middleware can be added before the configuration is loaded."""
-
-    def __init__(self, app: ASGIApp, state: State) -> None:
+    def __init__(self, app: ASGIApp, settings: LimitsSettings) -> None:
         self.app = app
-        self.state = state
-        self._buckets: TokenBuckets | None = None
-        self._settings: LimitsSettings | None = None
-
-    def buckets(self, settings: LimitsSettings) -> TokenBuckets:
-        if self._buckets is None or self._settings is not settings:
-            self._settings = settings
-            self._buckets = TokenBuckets(
-                settings.requests_per_minute, settings.burst, settings.max_clients
-            )
-        return self._buckets
+        self.settings = settings
+        self.buckets = TokenBuckets(
+            settings.requests_per_minute, settings.burst, settings.max_clients
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        settings = _limits(self.state)
-        if (
-            scope["type"] != "http"
-            or settings is None
-            or not settings.rate_limit
-            or not is_api_path(scope["path"])
-        ):
+        settings = self.settings
+        if scope["type"] != "http" or not settings.rate_limit or not is_api_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        wait = self.buckets(settings).take(client_key(scope))
+        wait = self.buckets.take(client_key(scope))
         if wait <= 0.0:
             await self.app(scope, receive, send)
             return
@@ -128,9 +109,3 @@ class RateLimit:
             headers={"Retry-After": str(seconds)},
         )
         await refusal(scope, receive, send)
-
-
-def _limits(state: State) -> LimitsSettings | None:
-    hub = getattr(state, "hub", None)
-    config: HubConfig | None = getattr(hub, "config", None)
-    return config.limits if config is not None else None

@@ -1,4 +1,4 @@
-"""Injection against the Elasticsearch backend: filter values stay values (issue 6).
+"""Injection against the Elasticsearch backend: filter values stay values.
 
 Beside the parity tests because it needs this directory's server fixtures. Two checks:
 the compiled query DSL of every hostile value has exactly the shape a benign value's

@@ -4,7 +4,7 @@ holding the cohort's records (what a non-streaming export would) costs many time
 
 Python allocations are measured with tracemalloc (exact and deterministic, unlike RSS
 on a shared machine); Arrow's buffers are not Python objects, and are bounded by
-`READ_ROWS` (see `bench/issue7.py` for resident memory on the full IDC corpus)."""
+`READ_ROWS` (see `bench/exports.py` for resident memory on the full IDC corpus)."""
 
 from __future__ import annotations
 

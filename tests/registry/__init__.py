@@ -1,1 +1,1 @@
-"""Runtime source registration (issue 5)."""
+"""Runtime source registration."""

@@ -1,1 +1,1 @@
-"""Authentication and the other security tests of issue 6."""
+"""Authentication, access, suppression, limits, secrets and the audit log."""

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from hub.api import create_app
 from hub.api.graphql_schema import run_graphql
-from hub.cohorts import CohortStore
 from hub.export import ExportError, prepare_export
 from hub.qido.params import parse_qido
 from hub.qido.search import search_series, search_studies
+from hub.saved_cohorts import CohortStore
 from hub.security.access import Granularity, granularity, plan_access
 from hub.security.identity import ANONYMOUS, Caller, Role
 from hub.service import Hub

@@ -1,4 +1,4 @@
-"""Injection against every backend and adapter: values stay values (issue 6, "Hostile input").
+"""Injection against every backend and adapter: values stay values (docs/security.md, "Injection").
 
 Each hostile value of `payloads.PAYLOADS` goes, in several filter shapes, into:
 

@@ -1,4 +1,4 @@
-"""Every limit on one request, tried over HTTP against the real app (issue 6, "Hostile input").
+"""Every limit on one request, tried over HTTP against the real app (docs/security.md, "Limits").
 
 GraphQL depth, breadth, aliases and cost are refused before execution with an error that
 names the limit; the older limits (body size, filter nesting, conditions and values, value

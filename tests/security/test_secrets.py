@@ -1,4 +1,4 @@
-"""Source credentials never leave the source's own host (issue 6, "Secrets").
+"""Source credentials never leave the source's own host (docs/security.md, "Secrets").
 
 A DICOMweb archive and a Gen3 commons are configured live with secrets in environment
 variables (a bearer token; a Fence API key exchanged for an access token). Their

@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -24,7 +23,7 @@ from hub.index.base import CohortQuery, IndexNotReady, LiveAnswer, SourceSnapsho
 from hub.index.elastic.client import build_client, detect_server
 from hub.index.elastic.cohort import DAY_MS, ElasticCohort
 from hub.index.elastic.errors import guarded
-from hub.index.elastic.layout import IndexInfo, Layout
+from hub.index.elastic.layout import IndexInfo, Layout, Served
 from hub.index.elastic.live import LiveWriter
 from hub.index.elastic.publish import Publisher
 from hub.index.elastic.ranking import RankingCache
@@ -35,14 +34,6 @@ from schema.record import FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
 SERVED_TTL_S = 1.0
-
-
-@dataclass(frozen=True)
-class Served:
-    """The indices behind the read alias at one moment."""
-
-    key: str
-    indices: tuple[IndexInfo, ...]
 
 
 class ElasticIndex:

@@ -15,19 +15,18 @@ import asyncio
 import datetime as dt
 import logging
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hub.index import base
 from hub.index.base import Bucket, CohortQuery, Counts, Facet, QueryError, SeriesPage, SortKey
 from hub.index.elastic import cursor
 from hub.index.elastic.dsl import ROW_ORDER, cohort_query, sort_clauses
+from hub.index.elastic.layout import Served
 from hub.index.elastic.mapping import PATIENT_KEY, SOURCE_INCLUDES, STORED_ONLY, es_field
-from hub.index.elastic.ranking import rank
+from hub.index.elastic.ranking import RankingCache, rank
+from hub.index.elastic.runner import LoopRunner
 from schema.filters import And, Node, Search
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
-
-if TYPE_CHECKING:
-    from hub.index.elastic.backend import ElasticIndex, Served
 
 log = logging.getLogger(__name__)
 COMPOSITE_PAGE = 50_000  # under the default search.max_buckets (65,535 on OpenSearch)
@@ -37,10 +36,22 @@ DAY_MS = 86_400_000
 EPOCH = dt.date(1970, 1, 1)
 
 
+class Cluster(Protocol):
+    """What a cohort asks of the backend that made it (`ElasticIndex`), named here so the
+    backend imports the cohort and not the other way round."""
+
+    runner: LoopRunner
+    rankings: RankingCache
+
+    async def search(self, **body: Any) -> dict[str, Any]: ...
+
+    def value_range(self, served: Served, field: str) -> tuple[int, int]: ...
+
+
 class ElasticCohort:
     """A cohort over the generation the backend served when the question was asked."""
 
-    def __init__(self, owner: ElasticIndex, served: Served, query: CohortQuery) -> None:
+    def __init__(self, owner: Cluster, served: Served, query: CohortQuery) -> None:
         self.owner = owner
         self.served = served
         text = (query.text or "").strip()

@@ -13,17 +13,13 @@ snapshot facts), so the hub recognises its own indices without parsing names.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
 from hub.index.elastic.errors import guarded
-from hub.index.elastic.settings import ElasticSettings
-
-SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
-RESERVED = ("all", "live", "empty")
+from hub.index.elastic.settings import ElasticSettings, check_source_name
 
 
 @dataclass(frozen=True)
@@ -39,6 +35,14 @@ class IndexInfo:
     @property
     def source(self) -> str:
         return str(self.meta.get("source", ""))
+
+
+@dataclass(frozen=True)
+class Served:
+    """The indices behind the read alias at one moment."""
+
+    key: str
+    indices: tuple[IndexInfo, ...]
 
 
 class Layout:
@@ -86,13 +90,3 @@ class Layout:
     async def serving(self, client: AsyncElasticsearch) -> list[IndexInfo]:
         """Indices behind the read alias."""
         return [i for i in await self.indices(client) if self.read_alias in i.aliases]
-
-
-def check_source_name(source: str) -> str:
-    """Source names become index names: lower case, digits and `_` only."""
-    if not SOURCE_NAME.match(source) or source in RESERVED:
-        raise ValueError(
-            f"source name {source!r} cannot name an Elasticsearch index: use lower case "
-            f"letters, digits and '_' (and not {', '.join(RESERVED)})"
-        )
-    return source

@@ -17,6 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+RESERVED = ("all", "live", "empty")
+"""Words the index layout uses after the prefix (`<prefix>-all`, ...): no source is so named."""
+
+
+def check_source_name(source: str) -> str:
+    """Source names become index names: lower case, digits and `_` only. Here, with the
+    settings, so the configuration checks it without loading the Elasticsearch client."""
+    if not SOURCE_NAME.match(source) or source in RESERVED:
+        raise ValueError(
+            f"source name {source!r} cannot name an Elasticsearch index: use lower case "
+            f"letters, digits and '_' (and not {', '.join(RESERVED)})"
+        )
+    return source
 
 
 class CredentialsMissing(ValueError):

@@ -1,4 +1,5 @@
-"""Benchmarks for live federation (issue 3), over the full harvested IDC index.
+"""Live federation: cohort questions that fan out to live sources, over the full
+harvested IDC index.
 
   python -m bench federation   four live DICOMweb sources answering in ~200 ms each;
                                then the same with one of them hanging

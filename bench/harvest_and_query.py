@@ -1,4 +1,4 @@
-"""Benchmarks for the first vertical slice (issue 2), each against a baseline run alongside.
+"""Harvest and query on the embedded index, each against a baseline run alongside.
 
   python -m bench harvest  full IDC harvest into the embedded index vs raw tantivy indexing
   python -m bench query    the cohort query over HTTP /graphql vs DuckDB over the same parquet,

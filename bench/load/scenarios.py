@@ -1,4 +1,4 @@
-"""Load and soak of the running hub (issue 9), over loopback, on the full IDC index.
+"""Load and soak of the running hub, over loopback, on the full IDC index.
 
   python -m bench load              32 clients for 60 s of mixed cohort questions
   python -m bench load --faulty     the same with live sources: healthy only, then with
@@ -7,8 +7,8 @@
 
 The hub is started as `imaging-hub serve --workers N` in a process group of its own,
 with the per-client rate limit off (the generator is one address), and stopped at the
-end whatever happened. The machinery is in bench/load/; docs/load-testing.md says what
-each figure means.
+end whatever happened. The machinery is in the other modules of bench/load/;
+docs/load-testing.md says what each figure means.
 """
 
 from __future__ import annotations

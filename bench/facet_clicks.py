@@ -1,4 +1,4 @@
-"""Benchmark for issue 8: from a facet click to updated counts, in a real browser.
+"""From a facet click to updated counts, in a real browser.
 
 python -m bench ui   serve the hub over the full IDC index of the data directory
                      (default .hub-bench) with uvicorn on loopback, open the cohort page

@@ -1,8 +1,8 @@
-"""Benchmark for issue 7: streaming exports of the whole IDC corpus, memory kept flat.
+"""Streaming exports of the whole IDC corpus: wall time, and memory that stays flat.
 
   python -m bench export [--data-dir .hub-bench]
 
-Each export runs in its own child process (`python -m bench.issue7 CHILD ...`) that opens
+Each export runs in its own child process (`python -m bench.exports CHILD ...`) that opens
 the hub, answers the cohort and writes the file; the parent reports the child's wall
 time and peak resident memory (`ru_maxrss` from `wait4`, and the child's own `VmHWM`:
 on Linux a child's ru_maxrss starts at its parent's RSS when forked, so the parent
@@ -42,7 +42,7 @@ def ensure_corpus(data_dir: Path) -> float | None:
     if current.is_file() and (root / current.read_text().strip() / CORPUS_FILE).is_file():
         return None
     started = time.perf_counter()
-    argv = [sys.executable, "-m", "bench.issue7", "REBUILD", str(data_dir)]
+    argv = [sys.executable, "-m", "bench.exports", "REBUILD", str(data_dir)]
     subprocess.run(argv, check=True)
     return round(time.perf_counter() - started, 1)
 
@@ -69,7 +69,7 @@ def run_child(data_dir: Path, fmt: str, filter_json: dict[str, Any]) -> dict[str
     """One export in a fresh process; its own timings plus the parent's wall and peak RSS."""
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         out = Path(tmp) / f"export.{fmt}"
-        argv = [sys.executable, "-m", "bench.issue7", "CHILD", str(data_dir), fmt]
+        argv = [sys.executable, "-m", "bench.exports", "CHILD", str(data_dir), fmt]
         argv += [json.dumps(filter_json), str(out)]
         started = time.perf_counter()
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)

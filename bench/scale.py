@@ -1,4 +1,4 @@
-"""Benchmark for issue 4: the full IDC corpus on the Elasticsearch/OpenSearch backend.
+"""Scale-out: the full IDC corpus on the Elasticsearch/OpenSearch backend.
 
 python -m bench scale   ingest the harvested IDC snapshot (`python -m bench harvest`
                         makes it) into osmem-server, or into the cluster named by
@@ -204,7 +204,7 @@ def _killed_harvest(
     from the same served index, and the half-built index must be left unserved."""
     served = [i.name for i in elastic.served().indices]
     target = int(snap.series * KILL_AT)
-    cmd = [sys.executable, "-m", "bench.issue4", url, str(snap.path), str(snap.series)]
+    cmd = [sys.executable, "-m", "bench.scale", url, str(snap.path), str(snap.series)]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     sent, reason = 0, "the re-harvest ended before it could be killed"
