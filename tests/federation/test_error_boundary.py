@@ -157,7 +157,7 @@ def test_a_resolver_deep_error_is_generic(
     ("method", "path", "patched"),
     [
         ("GET", "/export?format=csv", "hub.api.rest_export.prepare_export"),
-        ("POST", "/cohorts", "hub.cohorts.CohortStore.save"),
+        ("POST", "/cohorts", "hub.saved_cohorts.CohortStore.save"),
         ("GET", "/dicomweb/studies", "hub.api.qido.search_studies"),
         ("GET", "/metrics", "hub.observability.metrics.render"),  # no route catches it
     ],
