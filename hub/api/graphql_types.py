@@ -220,13 +220,18 @@ class Source(graphene.ObjectType):  # type: ignore[misc]
     harvested_at = graphene.String()
     data_version = graphene.String()
     capabilities = graphene.Field(JSON)
+    route = graphene.String(description="How it is served: index, live, not harvested, ...")
 
 
 class SourcePlan(graphene.ObjectType):  # type: ignore[misc]
     """How one repository would be asked: native request and what the hub applies after."""
 
     source = graphene.String(required=True)
-    route = graphene.String(required=True)
+    route = graphene.String(
+        required=True,
+        description="index, live, cached, excluded by filter, circuit open, disabled or "
+        "not harvested",
+    )
     native = graphene.Field(JSON)
     residual = graphene.Field(JSON)
     description = graphene.String()

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from adapters.spi import Adapter, AdapterError, SourceSettings
 from hub.config import SECRET_KEYS
+from hub.federation.route import mode_problem
 from hub.index.elastic.layout import check_source_name
 from hub.registry.store import RegistryError
 
@@ -131,14 +132,19 @@ def scrub(message: str, settings: SourceSettings) -> str:
 
 
 def build(cls: type[Adapter], settings: SourceSettings) -> Adapter:
-    """The adapter, or RegistryError when it refuses its settings."""
+    """The adapter, or RegistryError when it refuses its settings or cannot serve their
+    `mode` (live search, or harvesting)."""
     try:
-        return cls(settings)
+        adapter = cls(settings)
     except (ValueError, TypeError, KeyError, AdapterError) as exc:
         raise RegistryError(
             f"adapter {settings.adapter!r} refused the settings of {settings.name!r}: "
             f"{scrub(str(exc), settings)}"
         ) from None
+    problem = mode_problem(settings, adapter.capabilities)  # the config file's rule too
+    if problem is not None:
+        raise RegistryError(problem)
+    return adapter
 
 
 async def probe(adapter: Adapter) -> None:
