@@ -1,4 +1,5 @@
-"""`python -m bench {harvest,query,federation,scale,ui,export,load,soak,all} [--data-dir D] ...`.
+"""`python -m bench WHAT [--data-dir D] ...`; WHAT: harvest, query, federation, routing, scale,
+ui, export, load, soak or all.
 
 `scale` (issue 4, the Elasticsearch/OpenSearch backend) runs only when asked for by name:
 it ingests the full corpus into a cluster, which takes minutes. So does `ui` (issue 8,
@@ -21,13 +22,25 @@ from bench.issue7 import bench_export
 from bench.issue8 import bench_ui
 from bench.issue9 import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
 from bench.load.report import dumps
+from bench.routing import bench_routing
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "what",
-        choices=["harvest", "query", "federation", "scale", "ui", "export", "load", "soak", "all"],
+        choices=[
+            "harvest",
+            "query",
+            "federation",
+            "routing",
+            "scale",
+            "ui",
+            "export",
+            "load",
+            "soak",
+            "all",
+        ],
     )
     parser.add_argument("--data-dir", type=Path, default=Path(".hub-bench"))
     parser.add_argument("--runs", type=int, default=0, help="default: 3 for harvest, 30 for query")
@@ -56,6 +69,8 @@ def main() -> None:
     if args.what in ("federation", "all"):
         federation = bench_federation(args.data_dir, args.runs or 15)
         print(json.dumps({"federation": federation}, indent=2))
+    if args.what in ("routing", "all"):
+        print(json.dumps({"routing": bench_routing(args.data_dir, args.runs or 15)}, indent=2))
     if args.what == "scale":
         print(json.dumps({"scale": bench_scale(args.data_dir)}, indent=2))
     if args.what == "ui":
