@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schema.evaluate import matches
-from schema.filters import MATCH_ALL, Search, parse_filter
+from schema.filters import MATCH_ALL, And, Compare, In, IsMissing, Node, Or, Search, parse_filter
 from schema.source_conditions import Verdict, can_match, source_verdict
 
 ALWAYS, NEVER, DEPENDS = Verdict.ALWAYS, Verdict.NEVER, Verdict.DEPENDS
@@ -77,3 +79,37 @@ def test_verdict_agrees_with_the_reference_evaluator(filter_json: Any) -> None:
             assert all(own)
         else:
             assert any(own) and not all(own), (source, verdict)
+
+
+SOURCES = ["orthanc", "stuck", "idc"]
+LEAVES: st.SearchStrategy[Node] = st.one_of(
+    st.builds(Compare, st.sampled_from(["=", "!="]), st.just("source"), st.sampled_from(SOURCES)),
+    st.builds(
+        In,
+        st.just("source"),
+        st.lists(st.sampled_from(SOURCES), min_size=1, max_size=3).map(tuple),
+        st.booleans(),
+    ),
+    st.builds(IsMissing, st.sampled_from(["source", "modality"]), st.booleans()),
+    st.builds(Compare, st.sampled_from(["=", "!="]), st.just("modality"), st.just("CT")),
+    st.just(Search("chest", ("series_description",))),
+)
+FILTER_TREES = st.recursive(
+    LEAVES,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3).map(lambda c: And(tuple(c))),
+        st.lists(kids, min_size=1, max_size=3).map(lambda c: Or(tuple(c))),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(FILTER_TREES)
+def test_the_verdict_is_sound_for_any_filter(node: Node) -> None:
+    """NEVER: none of the source's records matches; ALWAYS: all of them do."""
+    for source in ("orthanc", "stuck"):
+        own = [matches(node, r) for r in RECORDS if r["source"] == source]
+        verdict = source_verdict(node, source)
+        assert verdict is not NEVER or not any(own)
+        assert verdict is not ALWAYS or all(own)
