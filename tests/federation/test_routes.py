@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pytest
+from fastapi.testclient import TestClient
 
 import hub.registry.admin
 import hub.service
@@ -24,6 +25,7 @@ from adapters.dicomweb import DicomwebAdapter
 from adapters.idc import IdcAdapter
 from adapters.registry import discover_adapters
 from adapters.spi import Adapter, Capabilities, SourceSettings, Translation
+from hub.api import create_app
 from hub.config import ConfigError, HubConfig, HubSettings
 from hub.federation.route import Route, RouteKind, mode_problem, route
 from hub.federation.status import SourceState
@@ -65,14 +67,22 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> dict[str, type[Adapter]]:
 
 
 @pytest.fixture()
-def make_hub(small_data_dir: Path, tmp_path: Path) -> Iterator[MakeHub]:
-    data_dir = tmp_path / "hub"
-    shutil.copytree(small_data_dir, data_dir)
+def data_dir(small_data_dir: Path, tmp_path: Path) -> Path:
+    shutil.copytree(small_data_dir, tmp_path / "hub")
+    return tmp_path / "hub"
+
+
+def config(data_dir: Path, *sources: SourceSettings) -> HubConfig:
+    table = {"idc": SourceSettings(name="idc", adapter="idc")} | {s.name: s for s in sources}
+    return HubConfig(hub=HubSettings(data_dir=data_dir), sources=table)
+
+
+@pytest.fixture()
+def make_hub(data_dir: Path) -> Iterator[MakeHub]:
     hubs: list[Hub] = []
 
     def make(*sources: SourceSettings) -> Hub:
-        table = {"idc": SourceSettings(name="idc", adapter="idc")} | {s.name: s for s in sources}
-        hubs.append(Hub(HubConfig(hub=HubSettings(data_dir=data_dir), sources=table)))
+        hubs.append(Hub(config(data_dir, *sources)))
         return hubs[-1]
 
     yield make
@@ -219,6 +229,41 @@ def test_a_fresh_answer_routes_as_cached(make_hub: MakeHub) -> None:
         assert site.requests == asked
     assert (result.status, result.message) == ("ok", "answered from the cache")
     assert made.routes(parse_filter({"=": {"modality": "MR"}}))["site"].kind is RouteKind.LIVE
+
+
+GRAPHQL = """query($f: JSON) {
+  sources { name route capabilities }
+  explain(filter: $f) { source route native description }
+  cohort(filter: $f) { bySource { source status message } }
+}"""
+
+
+def test_graphql_shows_the_routes(data_dir: Path) -> None:
+    with FaultServer("site", 5) as site, FaultServer("stuck", 5, mode="hang") as stuck:
+        app = create_app(config(data_dir, live("site", site), live("stuck", stuck)))
+        with TestClient(app) as client:
+            answer = client.post(
+                "/graphql", json={"query": GRAPHQL, "variables": {"f": {"=": {"source": "stuck"}}}}
+            ).json()
+        asked = stuck.requests
+    assert "errors" not in answer, answer
+    result = answer["data"]
+    assert {s["name"]: s["route"] for s in result["sources"]} == {
+        "idc": "index", "site": "live", "stuck": "live",
+    }  # fmt: skip
+    site_caps = {s["name"]: s["capabilities"] for s in result["sources"]}["site"]
+    assert site_caps["pushdown"]["modality"] == {"=": "exact", "IN": "exact"}
+    plans = {p["source"]: p for p in result["explain"]}
+    assert {n: p["route"] for n, p in plans.items()} == {
+        "idc": "excluded by filter", "site": "excluded by filter", "stuck": "live",
+    }  # fmt: skip
+    by_source = {r["source"]: r for r in result["cohort"]["bySource"]}
+    assert by_source["site"] == {
+        "source": "site",
+        "status": "skipped",
+        "message": "not asked: the filter's source conditions exclude site",
+    }
+    assert by_source["stuck"]["status"] == "timeout" and asked >= 1
 
 
 def test_sources_publish_graded_pushdown(make_hub: MakeHub) -> None:
