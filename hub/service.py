@@ -226,10 +226,11 @@ class Hub:
                 )
                 continue
             way, _ = self._route(adapter, node, harvested)
-            state = way.state
-            if state is not None or way.kind is not RouteKind.INDEX:  # not asked: say why
-                state = state or SourceState.SKIPPED
-                results.append(SourceResult(name, state, None, 0.0, way.message, grain.value))
+            if way.kind is not RouteKind.INDEX:  # not asked: say why
+                state, message = way.state, way.message
+                if state is None:  # a live source that joined after the question was asked
+                    state, message = SourceState.SKIPPED, f"{name} was not asked this question"
+                results.append(SourceResult(name, state, None, 0.0, message, grain.value))
                 continue
             cell = counts[name]
             results.append(
