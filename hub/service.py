@@ -315,8 +315,13 @@ class Hub:
         return out
 
     def harvestable(self) -> list[str]:
-        """Sources the hub keeps a copy of: routed to the index (harvested or not yet)."""
-        return [n for n, way in self.routes().items() if way.kind in HARVESTED]
+        """Sources the hub keeps a copy of: routed to the index (harvested or not yet).
+        Decided without opening the index: a harvest may be about to replace it."""
+        return [
+            n
+            for n, a in self.adapters.items()
+            if route(a.settings, a.capabilities, MATCH_ALL).kind in HARVESTED
+        ]
 
     async def harvest(
         self, names: list[str] | None = None, progress: Progress | None = None
