@@ -70,7 +70,7 @@ def main() -> None:
         federation = bench_federation(args.data_dir, args.runs or 15)
         print(json.dumps({"federation": federation}, indent=2))
     if args.what in ("routing", "all"):
-        print(json.dumps({"routing": bench_routing(args.data_dir, args.runs or 15)}, indent=2))
+        print(json.dumps({"routing": bench_routing(args.data_dir, args.runs or 30)}, indent=2))
     if args.what == "scale":
         print(json.dumps({"scale": bench_scale(args.data_dir)}, indent=2))
     if args.what == "ui":
