@@ -4,7 +4,7 @@
 
 On the full IDC index, beside a live DICOMweb source that answers in ~20 ms (`site`),
 the same questions are asked of two hubs in the same run, in turns: one that also has a
-live source that never answers (`stuck`, `timeout_s` 2), and one without it. Every
+live source that never answers (`stuck`, `timeout_s` 1), and one without it. Every
 question is restricted to the fast sources (`source IN [idc, site]`, ANDed with one of
 several modality/body-part filters), so the hanging source must not be asked: the two
 medians should match, and stay under 100 ms. The live answer cache is off, so `site` is
@@ -23,15 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapters.spi import SourceSettings
-from hub.config import HubConfig, HubSettings
+from bench.issue3 import _hub as federation_hub
 from hub.service import Hub
 
 TARGET_MS = 100.0
 FAST_DELAY_S = 0.02
 """How long the fast live source takes to answer."""
-HANG_TIMEOUT_S = 2.0
-"""The hanging source's `timeout_s`: what a question that asked it would wait."""
+HANG_TIMEOUT_S = 1.0
+"""The hanging source's `timeout_s` (set by `federation_hub`): what a question that asked
+it would wait."""
 ROUNDS = 3
 RESTRICT = {"IN": {"source": ["idc", "site"]}}
 FILTERS = [
@@ -42,19 +42,8 @@ FILTERS = [
 
 
 def _hub(data_dir: Path, urls: dict[str, str]) -> Hub:
-    sources = {"idc": SourceSettings(name="idc", adapter="idc")}
-    for name, url in urls.items():
-        sources[name] = SourceSettings(
-            name=name,
-            adapter="dicomweb",
-            mode="live",
-            url=url,
-            timeout_s=HANG_TIMEOUT_S if name == "stuck" else 5.0,
-            cache_ttl_s=0,
-            collection=name,
-            page_size=100,
-        )
-    return Hub(HubConfig(hub=HubSettings(data_dir=data_dir), sources=sources))
+    """IDC plus live DICOMweb sources, as `python -m bench federation` configures them."""
+    return federation_hub(data_dir, urls, hanging={"stuck"} & set(urls))
 
 
 def _ensure_index(data_dir: Path) -> None:
