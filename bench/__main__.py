@@ -1,4 +1,5 @@
-"""`python -m bench {harvest,query,federation,scale,ui,export,load,soak,all} [--data-dir D] ...`.
+"""`python -m bench WHAT [--data-dir D] ...`; WHAT: harvest, query, federation, routing, scale,
+ui, export, load, soak or all.
 
 One module per thing measured: `harvest` and `query` (bench/harvest_and_query.py: the
 embedded index against raw tantivy and DuckDB), `federation` (bench/federation.py: live
@@ -26,6 +27,7 @@ from bench.federation import bench_federation
 from bench.harvest_and_query import bench_harvest, bench_query
 from bench.load.report import dumps
 from bench.load.scenarios import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
+from bench.routing import bench_routing
 from bench.scale import bench_scale
 
 
@@ -33,7 +35,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "what",
-        choices=["harvest", "query", "federation", "scale", "ui", "export", "load", "soak", "all"],
+        choices=[
+            "harvest",
+            "query",
+            "federation",
+            "routing",
+            "scale",
+            "ui",
+            "export",
+            "load",
+            "soak",
+            "all",
+        ],
     )
     parser.add_argument("--data-dir", type=Path, default=Path(".hub-bench"))
     parser.add_argument("--runs", type=int, default=0, help="default: 3 for harvest, 30 for query")
@@ -62,6 +75,8 @@ def main() -> None:
     if args.what in ("federation", "all"):
         federation = bench_federation(args.data_dir, args.runs or 15)
         print(json.dumps({"federation": federation}, indent=2))
+    if args.what in ("routing", "all"):
+        print(json.dumps({"routing": bench_routing(args.data_dir, args.runs or 30)}, indent=2))
     if args.what == "scale":
         print(json.dumps({"scale": bench_scale(args.data_dir)}, indent=2))
     if args.what == "ui":

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.registry import discover_adapters
-from adapters.spi import Adapter, AdapterError
+from adapters.spi import Adapter, AdapterError, Translation
 from hub.config import ConfigError, HubConfig
 from hub.federation.planner import Planner, SourceStatus, with_text
+from hub.federation.route import HARVESTED, Route, RouteKind, mode_problem, route
 from hub.federation.status import SourceState
 from hub.index.base import CohortQuery, CohortView, SourceSnapshotInfo
 from hub.index.build import build_generation
@@ -31,7 +32,7 @@ from hub.security.disclosure import Disclosure, open_cohort
 from hub.security.identity import ANONYMOUS, Caller
 from hub.source_info import SourceInfo
 from schema.errors import CallerError, internal_message
-from schema.filters import MAX_STRING, Node, parse_filter, to_json
+from schema.filters import MATCH_ALL, MAX_STRING, Node, parse_filter, to_json
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ Progress = Callable[[str, int, int | None], Any]
 """progress(stage, rows_done_increment, total) — stage is 'fetch:<source>' or 'index'."""
 
 
+@dataclass
 @dataclass
 class SourcePlan:
     source: str
@@ -121,7 +123,11 @@ class Hub:
                     f"[sources.{name}] uses adapter {settings.adapter!r}, which is not installed; "
                     f"installed adapters: {', '.join(sorted(available)) or 'none'}"
                 )
-            self.adapters[name] = cls(settings)
+            adapter = cls(settings)
+            problem = mode_problem(settings, adapter.capabilities)
+            if problem is not None:
+                raise ConfigError(problem)
+            self.adapters[name] = adapter
         self.planner = Planner(self.adapters, self.index, config.hub.query_deadline_s)
         if config.hub.tracing and not tracing.enabled():
             tracing.enable()
@@ -156,20 +162,44 @@ class Hub:
         levels = {name: a.settings.access for name, a in self.adapters.items()}
         return plan_access(levels, caller, (s.source for s in self.index.snapshots()))
 
+    def routes(self, node: Node = MATCH_ALL) -> dict[str, Route]:
+        """Every source's route for `node`, disabled ones included (hub/federation/route.py):
+        what the planner asks, `explain` shows, `bySource` and `sources` report."""
+        harvested = self._harvested()
+        routes = {n: self._route(a, node, harvested)[0] for n, a in self.adapters.items()}
+        return routes | self._disabled_routes(node)
+
+    def _route(
+        self, adapter: Adapter, node: Node, harvested: dict[str, SourceSnapshotInfo]
+    ) -> tuple[Route, Translation | None]:
+        """The route, and for a source that is asked the translation it is asked with."""
+        if self.planner.live.get(adapter.name) is adapter:
+            return self.planner.route_of(adapter, node)
+        settings, capabilities = adapter.settings, adapter.capabilities
+        return route(settings, capabilities, node, snapshot=harvested.get(adapter.name)), None
+
+    def _disabled_routes(self, node: Node) -> dict[str, Route]:
+        return {
+            n: route(d.settings, None, node, disabled=d.reason) for n, d in self.disabled.items()
+        }
+
+    def _harvested(self) -> dict[str, SourceSnapshotInfo]:
+        return {s.source: s for s in self.index.snapshots()}
+
     def by_source(self, cohort: Cohort) -> list[SourceResult]:
         counts = cohort.disclosure.by_source(list(self.adapters))
         latency = (time.perf_counter() - cohort.started) * 1000
-        harvested = {s.source: s for s in self.index.snapshots()}
+        node, harvested = with_text(cohort.query), self._harvested()
         results = []
-        for name in self.adapters:
-            status = cohort.live.get(name)
+        for name, adapter in self.adapters.items():
             grain = cohort.disclosure.plan.granularity_of(name)
-            cell = counts[name]
+            status = cohort.live.get(name)
             if status is not None:
+                cell = counts[name]
                 answered = status.status.answered
                 count = cell.value if answered else None
                 message = status.message  # a live answer's message states its exact count
-                if grain is Granularity.COUNT:
+                if grain is Granularity.COUNT and status.status is not SourceState.SKIPPED:
                     message = f"answered live ({status.status}); counts only"
                 results.append(
                     SourceResult(
@@ -183,63 +213,70 @@ class Hub:
                     )
                 )
                 continue
-            snap = harvested.get(name)
-            if snap is None:
-                results.append(
-                    SourceResult(
-                        name,
-                        SourceState.SKIPPED,
-                        None,
-                        0.0,
-                        "not harvested yet; run `imaging-hub harvest " + name + "`",
-                        grain.value,
-                    )
-                )
+            way, _ = self._route(adapter, node, harvested)
+            if way.kind is not RouteKind.INDEX:  # not asked: say why
+                state, message = way.state, way.message
+                if state is None:  # a live source that joined after the question was asked
+                    state, message = SourceState.SKIPPED, f"{name} was not asked this question"
+                results.append(SourceResult(name, state, None, 0.0, message, grain.value))
                 continue
+            cell = counts[name]
             results.append(
                 SourceResult(
                     name,
                     SourceState.OK,
                     cell.value,
                     round(latency, 2),
-                    f"answered from the index (harvested {snap.harvested_at})",
+                    way.message,
                     grain.value,
                     cell.suppressed,
                 )
             )
-        disabled = self.disabled.items()  # registry: skipped, and saying so
-        grains = {n: cohort.disclosure.plan.granularity_of(n).value for n, _ in disabled}
-        results += [
-            SourceResult(n, SourceState.DISABLED, None, 0.0, d.reason, grains[n])
-            for n, d in disabled
-        ]
+        for name, way in self._disabled_routes(node).items():  # registry: skipped, saying so
+            grain = cohort.disclosure.plan.granularity_of(name)
+            results.append(
+                SourceResult(name, SourceState.DISABLED, None, 0.0, way.message, grain.value)
+            )
         return results
 
     def explain(self, filter_json: Any, text: str | None) -> list[SourcePlan]:
         query = self.parse(filter_json, text)
         plans = []
-        harvested = {s.source for s in self.index.snapshots()}
-        for name, adapter in self.adapters.items():
-            translation = adapter.translate(with_text(query))
-            live = adapter.settings.mode == "live" and adapter.capabilities.live_search
-            route = "live" if live else ("index" if name in harvested else "none")
+        node, harvested = with_text(query), self._harvested()
+        routes = {n: self._route(a, node, harvested) for n, a in self.adapters.items()}
+        routes |= {n: (way, None) for n, way in self._disabled_routes(node).items()}
+        for name, (way, translation) in routes.items():
+            if translation is None and way.kind in (RouteKind.INDEX, RouteKind.NOT_HARVESTED):
+                translation = self._translated(name, node)  # what a harvest answers
+            if translation is None:  # not asked: nothing would be sent
+                plans.append(SourcePlan(name, way.kind.value, None, None, way.message))
+                continue
+            residual = translation.residual
             plans.append(
                 SourcePlan(
                     source=name,
-                    route=route,
+                    route=way.kind.value,
                     native=translation.native,
-                    residual=to_json(translation.residual)
-                    if translation.residual is not None
-                    else None,
+                    residual=to_json(residual) if residual is not None else None,
                     description=translation.description,
                 )
             )
         return plans
 
+    def _translated(self, name: str, node: Node) -> Translation | None:
+        """The adapter's translation for `explain`; None (logged) when its translate fails,
+        since an adapter's bug is not the caller's to read."""
+        try:
+            return self.adapters[name].translate(node)
+        except Exception:
+            log.exception("explain: translate of %s failed", name)
+            return None
+
     # --- sources and harvests ----------------------------------------------------
 
     def sources(self) -> list[SourceInfo]:
         snaps: dict[str, SourceSnapshotInfo] = {s.source: s for s in self.index.snapshots()}
+        routes = self.routes()  # with no filter: how each is served
         out = []
         for name, adapter in self.adapters.items():
             s = adapter.settings
@@ -259,25 +296,28 @@ class Hub:
                         "paging": caps.paging.value,
                         "textSearch": caps.text_search,
                         "maxPageSize": caps.max_page_size,
-                        "pushdown": {f: sorted(ops) for f, ops in caps.pushdown.items()},
+                        "pushdown": caps.graded(),  # field -> operator -> exact | partial
                     },
                     series=snap.series if snap else None,
                     harvested_at=snap.harvested_at if snap else None,
                     data_version=snap.data_version if snap else None,
+                    route=routes[name].kind.value,
                 )
             )
         out += [
             SourceInfo(n, d.settings.adapter, d.settings.mode, d.settings.access, "disabled",
-                       d.reason, {})
+                       d.reason, {}, route=routes[n].kind.value)
             for n, d in self.disabled.items()
         ]  # fmt: skip
         return out
 
     def harvestable(self) -> list[str]:
+        """Sources the hub keeps a copy of: routed to the index (harvested or not yet).
+        Decided without opening the index: a harvest may be about to replace it."""
         return [
             n
             for n, a in self.adapters.items()
-            if a.settings.mode == "harvest" and a.capabilities.harvest
+            if route(a.settings, a.capabilities, MATCH_ALL).kind in HARVESTED
         ]
 
     async def harvest(

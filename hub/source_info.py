@@ -22,3 +22,5 @@ class SourceInfo:
     series: int | None = None
     harvested_at: str | None = None
     data_version: str | None = None
+    route: str | None = None
+    """How a question with no filter reaches it (hub/federation/route.py)."""

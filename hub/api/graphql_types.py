@@ -239,6 +239,7 @@ class Source(graphene.ObjectType):  # type: ignore[misc]
     harvested_at = graphene.String()
     data_version = graphene.String()
     capabilities = graphene.Field(JSON)
+    route = graphene.String(description="How it is served: index, live, not harvested, ...")
 
 
 class SourcePlanType(graphene.ObjectType):  # type: ignore[misc]
@@ -248,7 +249,11 @@ class SourcePlanType(graphene.ObjectType):  # type: ignore[misc]
         name = "SourcePlan"
 
     source = graphene.String(required=True)
-    route = graphene.String(required=True)
+    route = graphene.String(
+        required=True,
+        description="index, live, cached, excluded by filter, circuit open, disabled or "
+        "not harvested",
+    )
     native = graphene.Field(JSON)
     residual = graphene.Field(JSON)
     description = graphene.String()

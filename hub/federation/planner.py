@@ -1,11 +1,13 @@
 """The query planner for live sources: which to ask, what to send, what to keep.
 
-For each live source: translate the cohort filter, and unless an answer to the same
-native request is still fresh (its `cache_ttl_s`), fetch it (concurrently with the
+For each live source that `route` (hub/federation/route.py) says to ask: translate the
+cohort filter, and unless an answer to the same native request is still fresh (its
+`cache_ttl_s`), fetch it (concurrently with the
 other sources, each under its own deadline and all under the query's deadline),
 apply the residual the source could not evaluate, and merge what is left into the
 index. The one query over the index then ranks, facets and pages everything.
-Harvested sources need nothing here: the index already holds them.
+Harvested sources need nothing here: the index already holds them. A source the filter
+excludes, or whose circuit is open, is not asked and not counted by its breaker.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pyarrow as pa
 
 from adapters.spi import Adapter, Translation
 from hub.federation.fetch import FetchResult, SourceFetcher
+from hub.federation.route import Route, RouteKind, is_live, route
 from hub.federation.status import SourceState
 from hub.index.base import CohortQuery, LiveAnswer, LiveIndex
 from hub.observability import metrics
@@ -57,7 +60,7 @@ class Planner:
     ) -> None:
         self.index = index
         self.deadline_s = deadline_s
-        self.live = {n: a for n, a in adapters.items() if a.settings.mode == "live"}
+        self.live = _live(adapters)
         self.fetchers = {n: SourceFetcher(a) for n, a in self.live.items()}
         self._fresh_until: dict[tuple[str, str], float] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -70,7 +73,7 @@ class Planner:
         New dicts are swapped in whole, so a query in flight keeps iterating the old ones;
         fetchers (and their circuit state) of unchanged adapters are kept. Cached answers of
         sources that left are forgotten."""
-        live = {n: a for n, a in adapters.items() if a.settings.mode == "live"}
+        live = _live(adapters)
         with self._swap:
             self.fetchers = {
                 n: f if (f := self.fetchers.get(n)) is not None and self.live.get(n) is a
@@ -111,8 +114,32 @@ class Planner:
             self._own_loop.call_soon_threadsafe(self._own_loop.stop)
             self._own_loop = None
 
+    def route_of(self, adapter: Adapter, node: Node) -> tuple[Route, Translation | None]:
+        """The route of live source `adapter` for `node` (hub/federation/route.py), with the
+        translation it would be asked with (None when it would not be asked)."""
+        with self._swap:
+            fetcher = self.fetchers.get(adapter.name)
+        way, translation = self._route(adapter.name, adapter, fetcher, node)
+        return way, None if isinstance(translation, FetchResult) else translation
+
+    def _route(
+        self, name: str, adapter: Adapter, fetcher: SourceFetcher | None, node: Node
+    ) -> tuple[Route, Translation | FetchResult | None]:
+        settings, capabilities = adapter.settings, adapter.capabilities
+        circuit = fetcher.breaker.state if fetcher is not None else "closed"
+        way = route(settings, capabilities, node, circuit=circuit)
+        if way.kind is RouteKind.EXCLUDED:  # not even translated: nothing of it is wanted
+            return way, None
+        translation = fetcher.translate(node) if fetcher is not None else adapter.translate(node)
+        if isinstance(translation, FetchResult):  # its translate failed, or its circuit is open
+            return way, translation
+        if self._fresh_until.get(_cache_key(name, translation), 0.0) > time.monotonic():
+            way = route(settings, capabilities, node, circuit=circuit, fresh=True)
+        return way, translation
+
     async def refresh(self, query: CohortQuery) -> dict[str, SourceStatus]:
-        """Bring every live source's answer to `query` into the index; status per source."""
+        """Bring every live source's answer to `query` into the index; status per source.
+        Only sources routed `live` are asked (hub/federation/route.py)."""
         with self._swap:  # one consistent view, whatever `set_sources` does meanwhile
             live, fetchers = self.live, self.fetchers
         if not live:
@@ -121,16 +148,20 @@ class Planner:
         statuses: dict[str, SourceStatus] = {}
         tasks: dict[str, asyncio.Task[FetchResult]] = {}
         translations: dict[str, Translation] = {}
-        now = time.monotonic()
         for name, adapter in live.items():
-            translation = fetchers[name].translate(node)  # contained: see SourceFetcher
-            if isinstance(translation, FetchResult):
+            way, translation = self._route(name, adapter, fetchers[name], node)
+            if isinstance(translation, FetchResult):  # contained: see SourceFetcher.translate
                 statuses[name] = SourceStatus(name, translation.status, translation.message, 0.0)
                 continue
-            key = _cache_key(name, translation)
-            if self._fresh_until.get(key, 0.0) > now:
-                statuses[name] = SourceStatus(name, SourceState.OK, "answered from the cache", 0.0)
+            if way.kind is RouteKind.CACHED:
+                statuses[name] = SourceStatus(name, SourceState.OK, way.message, 0.0)
                 metrics.SOURCE_FETCHES.labels(name, "cached").inc()
+                continue
+            if not way.asks or translation is None:
+                state = way.state or SourceState.SKIPPED
+                statuses[name] = SourceStatus(name, state, way.message, 0.0)
+                if way.kind is RouteKind.CIRCUIT_OPEN:
+                    metrics.SOURCE_FETCHES.labels(name, "skipped").inc()
                 continue
             translations[name] = translation
             deadline = min(adapter.settings.timeout_s, self.deadline_s)
@@ -184,6 +215,11 @@ class Planner:
             keep = [matches(residual, row) for row in batch.to_pylist()]
             kept.append(batch.filter(pa.array(keep, type=pa.bool_())))
         return kept
+
+
+def _live(adapters: dict[str, Adapter]) -> dict[str, Adapter]:
+    """The sources asked per question; the rest are answered from the index."""
+    return {n: a for n, a in adapters.items() if is_live(a.settings, a.capabilities)}
 
 
 def _cache_key(source: str, translation: Translation) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from adapters.spi import Adapter, AdapterError, SourceSettings
 from hub.config import SECRET_KEYS
+from hub.federation.route import mode_problem
 from hub.index.elastic.settings import check_source_name
 from hub.registry.store import RegistryError
 
@@ -131,9 +132,10 @@ def scrub(message: str, settings: SourceSettings) -> str:
 
 
 def build(cls: type[Adapter], settings: SourceSettings) -> Adapter:
-    """The adapter, or RegistryError when it refuses its settings."""
+    """The adapter, or RegistryError when it refuses its settings or cannot serve their
+    `mode` (live search, or harvesting)."""
     try:
-        return cls(settings)
+        adapter = cls(settings)
     except AdapterError as exc:
         raise RegistryError(
             f"adapter {settings.adapter!r} refused the settings of {settings.name!r}: "
@@ -145,6 +147,10 @@ def build(cls: type[Adapter], settings: SourceSettings) -> Adapter:
             f"adapter {settings.adapter!r} could not start with the settings of "
             f"{settings.name!r}: it raised {type(exc).__name__} (see the hub's log)"
         ) from None
+    problem = mode_problem(settings, adapter.capabilities)  # the config file's rule too
+    if problem is not None:
+        raise RegistryError(problem)
+    return adapter
 
 
 async def probe(adapter: Adapter) -> None:
