@@ -31,10 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from adapters.spi import SourceSettings
 from hub.index.snapshots import SnapshotStore
-from hub.service import Hub
 from hub.security.suppression import Cell
+from hub.service import Hub
 
 K = 10
 COLLECTIONS = ("c4kc_kits", "tcga_luad", "acrin_nsclc_fdg_pet")
@@ -43,7 +42,7 @@ HIDDEN: dict[tuple[str, str], int] = {
     ("c4kc_kits", "CT"): 3,
     ("c4kc_kits", "SEG"): 41,
     ("tcga_luad", "CT"): 9,
-    ("tcga_luad", "MR"): 1,
+    ("tcga_luad", "NM"): 1,
     ("tcga_luad", "PT"): 11,
     ("acrin_nsclc_fdg_pet", "PT"): 6,
     ("acrin_nsclc_fdg_pet", "CT"): 25,
@@ -205,7 +204,10 @@ class Knowledge:
                     others = [bounds[b] for b in group if b != a]
                     top = sum(hi for _lo, hi in others)
                     lo, hi = bounds[a]
-                    new = (max(lo, low - min(top, INFINITE)), min(hi, high - sum(o[0] for o in others)))
+                    new = (
+                        max(lo, low - min(top, INFINITE)),
+                        min(hi, high - sum(o[0] for o in others)),
+                    )
                     if new != (lo, hi):
                         bounds[a], moved = new, True
             if not moved:

@@ -35,12 +35,12 @@ from hub.service import Hub
 from tests.elastic.conftest import es_url, make_elastic
 from tests.security.differencing import (
     COLLECTIONS,
-    K,
     PRIORITIES,
     Atom,
     Atoms,
     Constraint,
     Corpus,
+    K,
     Knowledge,
     Question,
     build_coheld,
@@ -262,9 +262,11 @@ def test_membership_probes_tell_co_held_from_open_only_series_nothing(
 
 
 def test_an_authorised_reader_gets_exact_answers(hub: Hub, corpus: Corpus) -> None:
-    for filter_json in [None, {"=": {"source": "ctrl"}}, *[
-        {"AND": [{"=": {"collection": c}}, {"=": {"modality": m}}]} for c, m in corpus.hidden
-    ]]:
+    for filter_json in [
+        None,
+        {"=": {"source": "ctrl"}},
+        *[{"AND": [{"=": {"collection": c}}, {"=": {"modality": m}}]} for c, m in corpus.hidden],
+    ]:
         cohort = hub.cohort(filter_json, None, GRANTED)
         full = exact(hub, filter_json)
         assert cohort.disclosure.counts().series == cohort.view.counts().series == full
