@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from adapters.spi import SourceSettings
@@ -29,6 +30,8 @@ from hub.index.build import build_generation
 from hub.index.elastic.backend import ElasticIndex
 from hub.index.snapshots import SnapshotStore
 from hub.security.access import operator
+from hub.security.apikeys import hash_key
+from hub.security.auth_settings import ApiKeySettings, AuthSettings
 from hub.security.identity import ANONYMOUS, Caller, Role
 from hub.security.suppression import Part, release
 from hub.service import Hub
@@ -49,6 +52,7 @@ from tests.security.differencing import (
     observe_facet,
     width,
 )
+from tests.web.server import serve
 
 __all__ = ["es_url", "make_elastic"]  # fixtures, used by name
 
@@ -279,3 +283,43 @@ def test_an_authorised_reader_gets_exact_answers(hub: Hub, corpus: Corpus) -> No
     uids = {n["series_uid"] for n in listed.series(1000, None, []).nodes}
     assert set(corpus.coheld) <= uids
     assert hub.cohort(None, None, ANONYMOUS).disclosure.plan.restricted == {"ctrl"}
+
+
+GRAPHQL = """query($f: JSON) { cohort(filter: $f) { counts { series suppressed }
+  series(first: 1000) { totalCount nodes { seriesUid sources } }
+  bySource { source count suppressed } } }"""
+KEY = "ihk_differencing-test-key-for-ctrl-0000000000"
+
+
+def test_the_issue_questions_over_http(hub: Hub, corpus: Corpus) -> None:
+    """The membership questions as a client sends them, to a real server: anonymous gets
+    the same answer for a co-held and an open-only series; a key granting ctrl gets
+    ctrl's holdings exactly, co-held series included."""
+    keys = {"ctrl-reader": ApiKeySettings(hash=hash_key(KEY), sources=["ctrl"])}
+    served = hub.config.model_copy(update={"auth": AuthSettings(api_keys=keys)})
+    with serve(served) as url, httpx.Client(base_url=url, timeout=120) as client:
+
+        def ask(filter_json: Any, token: str | None = None) -> Any:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            body = {"query": GRAPHQL, "variables": {"f": filter_json}}
+            answer = client.post("/graphql", json=body, headers=headers)
+            assert answer.status_code == 200, answer.text
+            assert "errors" not in answer.json(), answer.text
+            return answer.json()["data"]["cohort"]
+
+        ctrl = {"=": {"source": "ctrl"}}
+        anonymous = ask(ctrl)
+        assert anonymous["series"] == {"totalCount": 0, "nodes": []}
+        own = sum(corpus.hidden.values())
+        assert anonymous["counts"]["series"] == own // K * K  # ctrl's own series, rounded
+        authorised = ask(ctrl, KEY)
+        assert authorised["counts"]["series"] == len(corpus.coheld) + own
+        listed = {n["seriesUid"] for n in authorised["series"]["nodes"]}
+        assert set(corpus.coheld) <= listed and not set(corpus.open_only) & listed
+        answers = []
+        for u in corpus.coheld[:2] + corpus.open_only[:2]:
+            probe = {"AND": [{"=": {"series_uid": u}}, ctrl]}
+            answers.append(ask(probe))
+            exact_count = ask(probe, KEY)["series"]["totalCount"]
+            assert exact_count == (1 if u in corpus.coheld else 0)
+        assert all(a == answers[0] for a in answers) and answers[0]["series"]["totalCount"] == 0
