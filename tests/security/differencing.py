@@ -48,6 +48,8 @@ HIDDEN: dict[tuple[str, str], int] = {
     ("tcga_luad", "PT"): 11,
     ("acrin_nsclc_fdg_pet", "PT"): 6,
     ("acrin_nsclc_fdg_pet", "CT"): 25,
+    ("acrin_nsclc_fdg_pet", "MR"): 2,
+    ("tcga_luad", "SEG"): 7,
 }
 """ctrl's own series per (collection, modality): the attack targets are those below k."""
 PRIORITIES = {"idc": 100, "ctrl": 200}
