@@ -19,6 +19,11 @@ suppression (`hub.security.suppression`). A series held by an open and a control
 source is one merged series listing both: its open copy makes it visible, so it is shown,
 but with the controlled source left out of `sources` and `locations` (`scrub`): whether
 a controlled repository also holds a series is itself not shown to a counts-only caller.
+
+Filters are read in that same world (`as_seen`): for a caller who gets only counts of a
+source, that source holds only the series no visible source holds, so `source = ctrl`
+never selects a series the caller can list, and no count that combines it moves with
+which visible series `ctrl` also holds.
 """
 
 from __future__ import annotations
@@ -112,12 +117,47 @@ class AccessPlan:
         says nothing about what it counts)."""
         return bool(self.restricted) and not self.only_visible(node)
 
+    def as_seen(self, node: Node) -> Node:
+        """`node` with every `source` condition read as this caller sees holdings: a
+        counts-only source holds only the series that no visible source holds (a visible
+        series is shown without it, see `scrub`). Otherwise `source = ctrl` would list
+        the visible series `ctrl` also holds, and padding a small cell with them would
+        walk `ctrl`'s rounded count across a multiple of k. Series no visible source
+        holds are selected exactly as before, so hidden parts do not change."""
+        if not self.restricted or not self.visible:
+            return node
+        return self._as_seen(node)
+
+    def _as_seen(self, node: Node) -> Node:
+        listed = tuple(sorted(self.visible))
+        seen, unseen = In("source", listed), In("source", listed, negated=True)
+        match node:
+            case Compare("=", "source", value) if value in self.restricted:
+                return And((node, unseen))
+            case Compare("!=", "source", value) if value in self.restricted:
+                return Or((node, seen))
+            case In("source", values, negated) if any(v in self.restricted for v in values):
+                hidden = tuple(v for v in values if v in self.restricted)
+                rest = tuple(v for v in values if v not in self.restricted)
+                if not negated:  # held by a named visible source, or only by hidden ones
+                    part: Node = And((In("source", hidden), unseen))
+                    return Or((In("source", rest), part)) if rest else part
+                part = Or((In("source", hidden, negated=True), seen))
+                return And((In("source", rest, negated=True), part)) if rest else part
+            case And(children):
+                return And(tuple(self._as_seen(c) for c in children))
+            case Or(children):
+                return Or(tuple(self._as_seen(c) for c in children))
+        return node
+
     def counts_query(self, query: CohortQuery) -> CohortQuery:
-        """The question whose counts are taken: free text becomes a filter when it may
-        not be ranked (see `ranked`)."""
+        """The question whose counts are taken: `source` conditions read as this caller
+        sees holdings (`as_seen`), and free text a filter when it may not be ranked (see
+        `ranked`)."""
+        node = self.as_seen(query.filter)
         if self.ranked or not query.text or not query.text.strip():
-            return query
-        return CohortQuery(And((query.filter, Search(query.text.strip(), TEXT_FIELDS))))
+            return query if node == query.filter else CohortQuery(node, query.text)
+        return CohortQuery(And((node, Search(query.text.strip(), TEXT_FIELDS))))
 
     def records_query(self, query: CohortQuery) -> CohortQuery | None:
         """The question for record-level output: only series some visible source holds.

@@ -134,10 +134,13 @@ class Disclosure:
                 )
             (full,) = self.full.facets([name], MAX_FACET_SIZE)
             (visible,) = self.records.facets([name], MAX_FACET_SIZE)
-            if per_source:  # see `by_source`: a counts-only source is rounded as a whole
+            if per_source:  # see `by_source`: a counts-only source's own series only
+                seen = {b.key: b.count for b in visible.buckets}
+                own = [Bucket(b.key, self._held(b.key, b.count, seen)) for b in full.buckets]
+                held = Facet(name, own, 0)
                 visible = Facet(name, [b for b in visible.buckets if self._sees(b.key)], 0)
                 return release_facet(
-                    full,
+                    held,
                     visible,
                     self._hides,
                     size,
@@ -184,14 +187,19 @@ class Disclosure:
             ) from None
 
     def by_source(self, names: Sequence[str]) -> dict[str, Cell]:
-        """Series per repository. A counts-only source's count is rounded as a whole,
-        its co-held visible series included: which visible series it also holds is not
-        shown (see `AccessPlan.scrub`), so that part is not the caller's to know."""
+        """Series per repository. A counts-only source counts only the series no visible
+        source holds (its hidden series, suppressed or rounded): the visible series it
+        also holds are shown without it (`AccessPlan.scrub`) and are not selected by
+        `source` conditions naming it (`AccessPlan.as_seen`), so they are not counted
+        for it either. Counting them would let padding a cell with them walk its
+        rounded count across a multiple of k."""
 
         def compute() -> dict[str, Cell]:
             full = self.full.by_source()
+            seen = full if self.records is self.full else self.records.by_source()
+            held = {name: self._held(name, n, seen) for name, n in full.items()}
             visible = {name: n for name, n in full.items() if self._sees(name)}
-            return release_per_source(names, full, visible, self._hides, self.k)
+            return release_per_source(names, held, visible, self._hides, self.k)
 
         result: dict[str, Cell] = self._once(("by_source", tuple(names)), compute)
         return result
@@ -202,6 +210,11 @@ class Disclosure:
         if self.plan.restricted:
             page = dataclasses.replace(page, nodes=[self.plan.scrub(n) for n in page.nodes])
         return page
+
+    def _held(self, source: str, count: int, seen: dict[str, int]) -> int:
+        """`source`'s count as this caller's world has it: all of it for a visible
+        source, only the series no visible source holds for a counts-only one."""
+        return count if self._sees(source) else max(0, count - seen.get(source, 0))
 
     def _sees(self, source: str) -> bool:
         return source in self.plan.visible

@@ -253,8 +253,10 @@ def release_per_source(
     k: int,
 ) -> dict[str, Cell]:
     """Series per repository, for every name given (a source holding none of the cohort
-    is a zero cell, and zero is suppressed like any small cell). Not a group: a series
-    held by two repositories counts for both, so these do not add up to the total."""
+    is a zero cell, and zero is suppressed like any small cell). `full` is what each
+    source holds as the caller's world has it (a counts-only source: only the series no
+    visible source holds, `Disclosure.by_source`). Not a group: a series held by two
+    repositories counts for both, so these do not add up to the total."""
     return {
         name: release(Part(full.get(name, 0), visible.get(name, 0), restricted(name)), k)
         for name in names

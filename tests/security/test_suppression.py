@@ -245,10 +245,12 @@ def test_attack_per_source_counts_against_the_total(mixed: Mixed) -> None:
         assert idc == exact.view.by_source().get("idc", 0) == cohort.view.counts().series
         h = exact.view.counts().series - idc
         total = known(cohort.disclosure.counts().series, idc, h)
-        full_midrc = exact.view.by_source().get("midrc", 0)
-        midrc = known(rows["midrc"].count, 0, full_midrc)
-        # midrc = own + co-held; the co-held part is between 0 and the idc count
-        both = (max(total[0], midrc[0] - idc), min(total[1], midrc[1]))
+        own = exact.view.by_source().get("midrc", 0) - cohort.view.by_source().get("midrc", 0)
+        midrc = known(rows["midrc"].count, 0, own)
+        # midrc counts only its own series (its co-held ones are idc's for this caller),
+        # and here every hidden series is midrc's: both intervals bound the same number
+        assert own == h
+        both = (max(total[0], midrc[0]), min(total[1], midrc[1]))
         if h < K:
             widths.append(width(both))
     assert len(widths) > 5 and min(widths) >= 2, widths
@@ -342,12 +344,11 @@ def released_cells(hub: Hub, filter_json: Any) -> list[tuple[int | None, int, in
         for b in cohort.disclosure.histogram("age", 10)
     ]
     rows = hub.by_source(cohort)
-    per = exact.view.by_source()
+    per, listed = exact.view.by_source(), cohort.view.by_source()
     for row in rows:
         opened = row.granularity == "record"
-        out.append(
-            (row.count, per.get(row.source, 0), per.get(row.source, 0) if opened else 0, not opened)
-        )
+        held = per.get(row.source, 0) - (0 if opened else listed.get(row.source, 0))
+        out.append((row.count, held, held if opened else 0, not opened))  # own series only
     return out
 
 
