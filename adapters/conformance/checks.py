@@ -155,10 +155,10 @@ def capabilities(case: ConformanceCase) -> Capabilities:
 def grade_of(caps: Capabilities, leaf: Node) -> Support:
     """The declared grade of one condition (`search` over several fields: the weakest)."""
     if isinstance(leaf, Search):
-        exact = caps.text_search and all(caps.supports(f, "search") for f in leaf.fields)
+        exact = caps.text_search and all(caps.pushes_down_exactly(f, "search") for f in leaf.fields)
         return Support.EXACT if exact else Support.NONE
     assert not isinstance(leaf, And | Or)
-    return caps.support(leaf.field, operator_of(leaf))
+    return caps.grade(leaf.field, operator_of(leaf))
 
 
 def filters_to_check(case: ConformanceCase, sample: Sample) -> list[Node]:
