@@ -282,6 +282,7 @@ class DicomwebAdapter(HttpAdapter):
             raise TerminalSourceError(f"{self.name}: {path} did not answer a DICOM JSON array")
         return rows
 
+
 def _bounds(node: Compare) -> tuple[dt.date | None, dt.date | None] | None:
     """Inclusive (low, high) of a date comparison; None when QIDO cannot express it."""
     day = node.value

@@ -33,6 +33,7 @@ from adapters.dicom_json import element as dicom_element
 from adapters.dicom_json import first as dicom_value
 from adapters.dicom_json import integer as dicom_integer
 from adapters.dicom_json import text as dicom_text
+from adapters.duckdb_sql import SqlFilter, compile_where
 from adapters.fieldmap import (
     IDENTIFIERS,
     FieldMap,
@@ -42,7 +43,6 @@ from adapters.fieldmap import (
     conjuncts,
     one_per_field,
 )
-from adapters.duckdb_sql import SqlFilter, compile_where
 from adapters.http import HttpAdapter, credential, json_body, retry_after_seconds, send
 from adapters.paging import offset_params, walk_pages
 from adapters.spi import (

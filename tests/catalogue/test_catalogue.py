@@ -235,7 +235,7 @@ def test_random_filters_agree_with_the_reference(
 def test_a_foreign_translation_is_terminal() -> None:
     bad = Translation(native={"sql": "SELECT 1"}, residual=None, description="")
     with pytest.raises(TerminalSourceError, match="not a catalogue translation"):
-        asyncio.run(_rows(catalogue().search(bad, Page())))
+        asyncio.run(catalogue().search(bad, Page()))
 
 
 # --- bad files and bad settings ---------------------------------------------------------

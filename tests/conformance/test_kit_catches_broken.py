@@ -8,7 +8,6 @@ which passes every check with both offset and cursor paging.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx

@@ -155,9 +155,7 @@ def test_study_attributes_are_joined_when_a_server_leaves_them_out() -> None:
         try:
             plan = source.translate(MATCH_ALL)
             return [
-                r
-                for b in (await source.search(plan, Page(size=5))).batches
-                for r in b.to_pylist()
+                r for b in (await source.search(plan, Page(size=5))).batches for r in b.to_pylist()
             ]
         finally:
             await source.aclose()
