@@ -45,18 +45,13 @@ from adapters.sdk import (
     canonical_value,
     credential,
     json_body,
-    normalize_age,
-    normalize_code,
-    normalize_collection,
-    normalize_date,
-    normalize_sex,
-    normalize_text,
     send,
     split_pushdown,
     to_batch,
     to_json,
     validate_batch,
 )
+from adapters.sdk import normalize as norm
 
 WINDOW = 10_000  # Guppy's SCROLL_PAGE_SIZE: GraphQL refuses offset + first beyond it
 TOKEN_TTL_S = 3000  # Fence's access tokens live an hour at most (MAX_ACCESS_TOKEN_TTL)
@@ -344,7 +339,7 @@ class Gen3Adapter(HttpAdapter):
 
     def _text(self, row: dict[str, Any], field: str) -> str | None:
         value = self._get(row, field)
-        return None if value is None else normalize_text(str(value))
+        return None if value is None else norm.normalize_text(str(value))
 
     def _record(self, row: dict[str, Any], now: dt.datetime) -> SeriesRecord | None:
         collection, patient, study, series = (self._text(row, f) for f in _IDS)
@@ -356,15 +351,15 @@ class Gen3Adapter(HttpAdapter):
         viewer = self._text(row, "viewer_url") or ""
         return SeriesRecord(
             source=self.name,
-            collection=normalize_collection(collection),
+            collection=norm.normalize_collection(collection),
             patient_id=patient,
             study_uid=study,
             series_uid=series,
-            modality=normalize_code(self._text(row, "modality")),
-            body_part=normalize_code(self._text(row, "body_part")),
-            sex=normalize_sex(self._text(row, "sex")),
-            age=normalize_age(age if isinstance(age, str | int) else None),
-            study_date=normalize_date(self._text(row, "study_date")),
+            modality=norm.normalize_code(self._text(row, "modality")),
+            body_part=norm.normalize_code(self._text(row, "body_part")),
+            sex=norm.normalize_sex(self._text(row, "sex")),
+            age=norm.normalize_age(age if isinstance(age, str | int) else None),
+            study_date=norm.normalize_date(self._text(row, "study_date")),
             license=self._text(row, "license") or self.license,
             instance_count=canonical_value("instance_count", self._get(row, "instance_count")),
             size_bytes=canonical_value("size_bytes", self._get(row, "size_bytes")),

@@ -63,6 +63,7 @@ from adapters.spi import (
     pushable_by,
     split_pushdown,
 )
+from schema import normalize
 from schema.evaluate import matches
 from schema.filters import (
     MATCH_ALL,
@@ -140,7 +141,8 @@ __all__ = [  # noqa: RUF022 - grouped by topic, for readers
     "parse_filter",
     "to_json",
     "walk",
-    # normalisation rules
+    # normalisation rules (one by one, or the module: `normalize.normalize_sex`)
+    "normalize",
     "normalize_age",
     "normalize_code",
     "normalize_collection",

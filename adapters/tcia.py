@@ -39,18 +39,13 @@ from adapters.sdk import (
     canonical_value,
     fields_used,
     json_body,
-    normalize_age,
-    normalize_code,
-    normalize_collection,
-    normalize_date,
-    normalize_sex,
-    normalize_text,
     send,
     split_pushdown,
     to_batch,
     to_json,
     validate_batch,
 )
+from adapters.sdk import normalize as norm
 
 BASE_URL = "https://services.cancerimagingarchive.net/nbia-api/services/v4"
 VIEWER_URL = "https://nbia.cancerimagingarchive.net/viewer/?series={series_uid}"
@@ -173,7 +168,7 @@ class TciaAdapter(HttpAdapter):
         """Canonical collection id → NBIA's own name (`lidc_idri` → `LIDC-IDRI`), cached."""
         if self._names is None or self._names[0] < time.monotonic():
             rows = await self._get("getCollectionValues", {})
-            names = {normalize_collection(r["Collection"]): r["Collection"] for r in rows}
+            names = {norm.normalize_collection(r["Collection"]): r["Collection"] for r in rows}
             self._names = (time.monotonic() + self.settings.cache_ttl_s, names)
         return self._names[1]
 
@@ -252,16 +247,16 @@ class TciaAdapter(HttpAdapter):
         cc = _CC.search(uri)
         return SeriesRecord(
             source=self.name,
-            collection=normalize_collection(collection),
+            collection=norm.normalize_collection(collection),
             patient_id=patient,
             study_uid=study_uid,
             series_uid=series_uid,
-            modality=normalize_code(_text(row.get("Modality"))),
-            body_part=normalize_code(_text(row.get("BodyPartExamined"))),
-            sex=normalize_sex(_text(study.get("PatientSex"))),
-            age=normalize_age(_text(study.get("PatientAge"))),
+            modality=norm.normalize_code(_text(row.get("Modality"))),
+            body_part=norm.normalize_code(_text(row.get("BodyPartExamined"))),
+            sex=norm.normalize_sex(_text(study.get("PatientSex"))),
+            age=norm.normalize_age(_text(study.get("PatientAge"))),
             ethnicity=_text(study.get("EthnicGroup")),
-            study_date=normalize_date(date[:10]),  # NBIA sends "2000-01-01 00:00:00.0"
+            study_date=norm.normalize_date(date[:10]),  # NBIA sends "2000-01-01 00:00:00.0"
             study_description=_text(study.get("StudyDescription") or row.get("StudyDesc")),
             series_description=_text(row.get("SeriesDescription")),
             manufacturer=_text(row.get("Manufacturer")),
@@ -279,7 +274,7 @@ def _sendable(field: str, value: Value) -> bool:
     if not isinstance(value, str) or not value or value != value.strip():
         return False
     if field == "collection":
-        return value == normalize_collection(value)
+        return value == norm.normalize_collection(value)
     return value == value.upper() if field in ("modality", "body_part") else True
 
 
@@ -318,4 +313,4 @@ def _new(row: dict[str, Any], seen: set[str]) -> bool:
 
 
 def _text(value: Any) -> str | None:
-    return normalize_text(str(value)) if isinstance(value, str | int) else None
+    return norm.normalize_text(str(value)) if isinstance(value, str | int) else None

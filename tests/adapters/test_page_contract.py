@@ -13,61 +13,47 @@ from typing import Any
 
 import pytest
 
-from adapters.sdk import (
-    MATCH_ALL,
-    Adapter,
-    Capabilities,
-    Node,
-    Page,
-    PageResult,
-    PagingStyle,
-    SeriesRecord,
-    SourceSettings,
-    TransientSourceError,
-    Translation,
-    to_batch,
-    walk_pages,
-)
+import adapters.sdk as sdk
 from hub.federation.fetch import RetryPolicy, SourceFetcher
 from hub.federation.status import SourceState
 
 UIDS = [f"1.2.{i}" for i in range(7)]
 
 
-class Scripted(Adapter):
+class Scripted(sdk.Adapter):
     """Seven series behind an opaque cursor (`"c<offset>"`), three per page; the pages in
     `fail_once` answer HTTP 503 the first time they are asked."""
 
-    capabilities = Capabilities(
-        harvest=False, live_search=True, paging=PagingStyle.CURSOR, max_page_size=3
+    capabilities = sdk.Capabilities(
+        harvest=False, live_search=True, paging=sdk.PagingStyle.CURSOR, max_page_size=3
     )
 
-    def __init__(self, settings: SourceSettings, fail_once: set[str | None]) -> None:
+    def __init__(self, settings: sdk.SourceSettings, fail_once: set[str | None]) -> None:
         super().__init__(settings)
         self.fail_once = set(fail_once)
         self.asked: list[str | None] = []
 
-    def translate(self, node: Node) -> Translation:
-        return Translation({}, None if node == MATCH_ALL else node, "everything")
+    def translate(self, node: sdk.Node) -> sdk.Translation:
+        return sdk.Translation({}, None if node == sdk.MATCH_ALL else node, "everything")
 
-    async def search(self, translation: Translation, page: Page) -> PageResult:
+    async def search(self, translation: sdk.Translation, page: sdk.Page) -> sdk.PageResult:
         self.asked.append(page.token)
         if page.token in self.fail_once:
             self.fail_once.discard(page.token)
-            raise TransientSourceError("scripted (GET h/series) answered HTTP 503")
+            raise sdk.TransientSourceError("scripted (GET h/series) answered HTTP 503")
         start = int((page.token or "c0")[1:])
         uids = UIDS[start : start + page.size]
-        batch = to_batch(
-            SeriesRecord(source=self.name, collection="c", patient_id="p", study_uid="1.2",
-                         series_uid=u, sources=[self.name]) for u in uids
+        batch = sdk.to_batch(
+            sdk.SeriesRecord(source=self.name, collection="c", patient_id="p", study_uid="1.2",
+                             series_uid=u, sources=[self.name]) for u in uids
         )  # fmt: skip
-        more = start + page.size < len(UIDS)
-        return PageResult([batch], page.next_cursor(f"c{start + page.size}" if more else None))
+        token = f"c{start + page.size}" if start + page.size < len(UIDS) else None
+        return sdk.PageResult([batch], page.next_cursor(token))
 
 
-def fetch(adapter: Adapter) -> Any:
+def fetch(adapter: sdk.Adapter) -> Any:
     fetcher = SourceFetcher(adapter, RetryPolicy(attempts=3, initial_s=0.001, max_s=0.002))
-    return asyncio.run(fetcher.fetch(adapter.translate(MATCH_ALL), deadline_s=5))
+    return asyncio.run(fetcher.fetch(adapter.translate(sdk.MATCH_ALL), deadline_s=5))
 
 
 def uids(result: Any) -> list[str]:
@@ -75,28 +61,28 @@ def uids(result: Any) -> list[str]:
 
 
 def test_the_hub_follows_the_page_each_answer_names() -> None:
-    adapter = Scripted(SourceSettings(name="scripted", adapter="scripted"), set())
+    adapter = Scripted(sdk.SourceSettings(name="scripted", adapter="scripted"), set())
     result = fetch(adapter)
     assert result.status is SourceState.OK and uids(result) == UIDS
     assert adapter.asked == [None, "c3", "c6"]
 
 
 def test_a_failed_page_is_asked_again_and_the_walk_resumes_from_it() -> None:
-    adapter = Scripted(SourceSettings(name="scripted", adapter="scripted"), {"c3"})
+    adapter = Scripted(sdk.SourceSettings(name="scripted", adapter="scripted"), {"c3"})
     result = fetch(adapter)
     assert result.status is SourceState.OK and uids(result) == UIDS  # nothing twice, no gap
     assert adapter.asked == [None, "c3", "c3", "c6"] and result.retries == 1
 
 
 class OldStyle(Scripted):
-    """A search that answers its batches alone, with no continuation."""
+    """A search that answers its batches alone (a list, not a PageResult)."""
 
-    async def search(self, translation: Translation, page: Page) -> Any:  # type: ignore[override]
-        return [to_batch([])]
+    async def search(self, translation: sdk.Translation, page: sdk.Page) -> Any:  # type: ignore[override]
+        return [sdk.to_batch([])]
 
 
 def test_a_search_that_answers_no_page_result_is_an_error_not_a_crash() -> None:
-    result = fetch(OldStyle(SourceSettings(name="old", adapter="old"), set()))
+    result = fetch(OldStyle(sdk.SourceSettings(name="old", adapter="old"), set()))
     assert result.status is SourceState.ERROR
     assert "not a PageResult" in result.message
 
@@ -104,9 +90,9 @@ def test_a_search_that_answers_no_page_result_is_an_error_not_a_crash() -> None:
 @pytest.mark.parametrize("size", [1, 3, 7, 50])
 def test_walk_pages_reads_every_page_once(size: int) -> None:
     async def walk() -> list[str]:
-        adapter = Scripted(SourceSettings(name="scripted", adapter="scripted"), set())
-        translation = adapter.translate(MATCH_ALL)
-        return [r["series_uid"] async for b in walk_pages(adapter, translation, size)
+        adapter = Scripted(sdk.SourceSettings(name="scripted", adapter="scripted"), set())
+        translation = adapter.translate(sdk.MATCH_ALL)
+        return [r["series_uid"] async for b in sdk.walk_pages(adapter, translation, size)
                 for r in b.to_pylist()]  # fmt: skip
 
     assert asyncio.run(walk()) == UIDS
