@@ -47,9 +47,10 @@ class Support(StrEnum):
     """The source cannot evaluate it: it stays in the residual, applied by the hub."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Capabilities:
-    """What a source can do, as data the planner checks instead of guessing."""
+    """What a source can do, as data the planner checks instead of guessing; every field is
+    named where it is declared (`Capabilities(harvest=True, live_search=False, ...)`)."""
 
     harvest: bool
     """Can list every series, so the hub can keep a full copy in its index."""

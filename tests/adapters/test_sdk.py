@@ -70,8 +70,8 @@ def test_built_in_adapters_are_written_against_the_sdk_only(module: str) -> None
 
 def test_support_is_graded_per_field_and_operator() -> None:
     caps = Capabilities(
-        True,
-        True,
+        harvest=True,
+        live_search=True,
         pushdown={"modality": frozenset(["=", "IN"])},
         prefilter={"patient_id": frozenset(["="])},
     )

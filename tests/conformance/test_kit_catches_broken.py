@@ -213,8 +213,8 @@ def test_every_check_is_proven_able_to_fail() -> None:
 def test_a_declaration_naming_no_canonical_field_fails() -> None:
     class Typo(ToyAdapter):
         capabilities = Capabilities(
-            True, True, {"modality": frozenset(["=", "IN"]), "modaltiy": frozenset(["LIKE"])},
-            PagingStyle.OFFSET, 50,
+            harvest=True, live_search=True, paging=PagingStyle.OFFSET, max_page_size=50,
+            pushdown={"modality": frozenset(["=", "IN"]), "modaltiy": frozenset(["LIKE"])},
         )  # fmt: skip
 
     failures = failed(Typo)
@@ -225,8 +225,9 @@ def test_a_declaration_naming_no_canonical_field_fails() -> None:
 def test_a_long_in_list_beyond_max_values_must_stay_residual() -> None:
     class Limited(ToyAdapter):
         capabilities = Capabilities(
-            True, True, {"modality": frozenset(["=", "IN"])}, PagingStyle.OFFSET, 50, max_values=2
-        )
+            harvest=True, live_search=True, pushdown={"modality": frozenset(["=", "IN"])},
+            paging=PagingStyle.OFFSET, max_page_size=50, max_values=2,
+        )  # fmt: skip
 
     assert set(failed(Limited)) == {"capabilities_are_honoured"}
 
