@@ -47,23 +47,33 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from adapters.batch import to_batch, validate_batch
-from adapters.local_io import local_errors
-from adapters.spi import (
+from adapters.sdk import (
+    FIELDS,
+    MATCH_ALL,
     Adapter,
     Capabilities,
+    FieldKind,
+    FilterError,
+    Node,
     Page,
+    PageResult,
     PagingStyle,
+    SeriesRecord,
     SourceSettings,
     TerminalSourceError,
     Translation,
+    local_errors,
+    matches,
+    normalize_code,
+    normalize_collection,
+    normalize_text,
+    parse_filter,
     pushable_by,
     split_pushdown,
+    to_batch,
+    to_json,
+    validate_batch,
 )
-from schema.evaluate import matches
-from schema.filters import MATCH_ALL, FilterError, Node, parse_filter, to_json
-from schema.normalize import normalize_code, normalize_collection, normalize_text
-from schema.record import FIELDS, FieldKind, SeriesRecord
 
 _EQUALITY = frozenset(["=", "!=", "IN", "EXCLUDES", "is_missing"])
 _RANGES = frozenset([">", ">=", "<", "<="])
@@ -189,13 +199,12 @@ class CatalogueAdapter(Adapter):
             description += f"; the hub applies {to_json(residual)}"
         return Translation(native=native, residual=residual, description=description)
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         """Every matching entry in one batch: paging is NONE, so `page` is unused."""
         node = self._filter_of(translation)
         loaded = self._load()
         keep = [i for i, row in enumerate(loaded.rows) if matches(node, row)]
-        if keep:
-            yield loaded.batch.take(pa.array(keep, pa.int64()))
+        return PageResult([loaded.batch.take(pa.array(keep, pa.int64()))] if keep else [])
 
     async def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         loaded = self._load()

@@ -25,7 +25,6 @@ holding ACR-NEMA `YYYY.MM.DD` dates, which a range would miss.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -35,21 +34,38 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pyarrow as pa
 
-from adapters.batch import to_batch, validate_batch
-from adapters.dicom_json import STUDY_LEVEL, TAGS, DicomJson, decode_series, element, text
-from adapters.http import HttpAdapter, json_body, send
-from adapters.spi import (
+from adapters.sdk import (
+    DICOM_STUDY_LEVEL,
+    DICOM_TAGS,
+    MATCH_ALL,
+    And,
     Capabilities,
+    Compare,
+    DicomJson,
+    HttpAdapter,
+    In,
+    Node,
     Page,
+    PageResult,
     PagingStyle,
+    SeriesRecord,
     SourceSettings,
     TerminalSourceError,
     Translation,
+    conjuncts,
+    credential,
+    decode_series,
+    dicom_element,
+    dicom_text,
+    json_body,
+    normalize_collection,
+    send,
     split_pushdown,
+    to_batch,
+    to_json,
+    validate_batch,
+    walk_pages,
 )
-from schema import normalize as norm
-from schema.filters import MATCH_ALL, And, Compare, In, Node, to_json
-from schema.record import SeriesRecord
 
 QIDO_KEYS = {
     "modality": "Modality",
@@ -66,7 +82,7 @@ RECHECK = frozenset(["patient_id", "manufacturer", "study_date"])
 """Pushed as a superset pre-filter, then re-checked by the hub (case-insensitive matching;
 string-compared date ranges). body_part is exact only on case-insensitive servers or clean
 data, so it is opt-in through `match_keys`."""
-INCLUDE = tuple(TAGS)
+INCLUDE = tuple(DICOM_TAGS)
 STUDY_BATCH = 50  # study UIDs per `/studies` lookup when a server omits study attributes
 _UNSAFE = re.compile(r'[*?\\,"\s]|^$')  # wildcards, lists, quotes, whitespace, empty
 MAX_LIST = 2000  # characters of one comma-separated list; longer IN lists stay residual
@@ -101,7 +117,7 @@ class DicomwebAdapter(HttpAdapter):
         self.base = url.rstrip("/")
         origin = httpx.URL(self.base)
         self._origin = (origin.scheme, origin.host, origin.port)  # where a bearer may go
-        self.collection = norm.normalize_collection(settings.option("collection") or self.name)
+        self.collection = normalize_collection(settings.option("collection") or self.name)
         self.license: str | None = settings.option("license")
         keys = settings.option("match_keys", list(DEFAULT_MATCH_KEYS))
         if not isinstance(keys, list) or not set(keys) <= set(QIDO_KEYS):
@@ -169,7 +185,7 @@ class DicomwebAdapter(HttpAdapter):
         rest: list[Node] = []
         low: dt.date | None = None
         high: dt.date | None = None
-        for conjunct in _conjuncts(pushed):
+        for conjunct in conjuncts(pushed):
             if isinstance(conjunct, Compare) and conjunct.field == "study_date":
                 a, b = _bounds(conjunct) or (None, None)  # never None: see _pushable
                 low = a if low is None or (a is not None and a > low) else low
@@ -196,33 +212,22 @@ class DicomwebAdapter(HttpAdapter):
 
     # -- fetching -----------------------------------------------------------------------
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         """One page: `limit` is capped at `page_size` (never 0, which Orthanc reads as all)."""
         native = translation.native
         if not isinstance(native, Mapping) or native.get("path") != "/series":
             raise TerminalSourceError(f"{self.name}: not a dicomweb translation")
-        size = max(1, min(page.size, self.page_size))
-        params = {**native["params"], "limit": str(size), "offset": str(page.offset)}
+        asked = Page(size=max(1, min(page.size, self.page_size)), offset=page.offset)
+        params = {**native["params"], "limit": str(asked.size), "offset": str(asked.offset)}
         rows = await self._with_studies(await self._get(native["path"], params))
-        if rows:
-            fetched_at = dt.datetime.now(dt.UTC)
-            batch = to_batch(self._record(row, fetched_at) for row in rows)
-            yield validate_batch(batch, self.name)
+        fetched_at = dt.datetime.now(dt.UTC)
+        batch = to_batch(self._record(row, fetched_at) for row in rows)
+        batches = [validate_batch(batch, self.name)] if rows else []
+        return PageResult(batches, asked.next_offset(len(rows)))
 
-    def next_page(self, page: Page, returned: int) -> Page | None:
-        size = max(1, min(page.size, self.page_size))
-        return Page(size=page.size, offset=page.offset + size) if returned >= size else None
-
-    async def harvest(self) -> AsyncIterator[pa.RecordBatch]:
+    def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         """Every series, page after page of an unfiltered series-level search."""
-        translation = self.translate(MATCH_ALL)
-        page: Page | None = Page(size=self.page_size)
-        while page is not None:
-            returned = 0
-            async for batch in self.search(translation, page):
-                returned += batch.num_rows
-                yield batch
-            page = self.next_page(page, returned)
+        return walk_pages(self, self.translate(MATCH_ALL), self.page_size)
 
     def _record(self, row: DicomJson, fetched_at: dt.datetime) -> SeriesRecord:
         fields = decode_series(row)
@@ -249,44 +254,33 @@ class DicomwebAdapter(HttpAdapter):
         of series answers (`join_studies`: auto = when PatientID is absent), in batches."""
         if not rows or self.join_studies == "never":
             return rows
-        if self.join_studies == "auto" and all(element(r, "PatientID") is not None for r in rows):
+        if self.join_studies == "auto" and all(
+            dicom_element(r, "PatientID") is not None for r in rows
+        ):
             return rows
-        uids = sorted({u for r in rows if (u := text(r, "StudyInstanceUID"))})
+        uids = sorted({u for r in rows if (u := dicom_text(r, "StudyInstanceUID"))})
         batch = STUDY_BATCH if self.list_matching else 1
-        tags = {TAGS[k][0] for k in STUDY_LEVEL}
+        tags = {DICOM_TAGS[k][0] for k in DICOM_STUDY_LEVEL}
         studies: dict[str, dict[str, Any]] = {}
         for i in range(0, len(uids), batch):
             chunk = uids[i : i + batch]
-            params = {"StudyInstanceUID": ",".join(chunk), "includefield": list(STUDY_LEVEL)}
+            params = {"StudyInstanceUID": ",".join(chunk), "includefield": [*DICOM_STUDY_LEVEL]}
             for study in await self._get("/studies", {**params, "limit": str(len(chunk))}):
-                if (uid := text(study, "StudyInstanceUID")) is not None:
+                if (uid := dicom_text(study, "StudyInstanceUID")) is not None:
                     studies[uid] = {k.upper(): v for k, v in study.items() if k.upper() in tags}
-        return [{**r, **studies.get(text(r, "StudyInstanceUID") or "", {})} for r in rows]
+        return [{**r, **studies.get(dicom_text(r, "StudyInstanceUID") or "", {})} for r in rows]
 
     async def _get(self, path: str, params: Mapping[str, Any]) -> list[DicomJson]:
         client = self._http()
         request = client.build_request("GET", f"{self.base}{path}", params=dict(params))
         request.headers["Accept"] = "application/dicom+json"
         where = (request.url.scheme, request.url.host, request.url.port)
-        if self.settings.credentials_env and where == self._origin:
-            request.headers["Authorization"] = f"Bearer {self._token()}"
+        if where == self._origin and (token := credential(self.settings)):
+            request.headers["Authorization"] = f"Bearer {token}"
         rows = json_body(await send(client, self.name, request), self.name, empty=[])
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise TerminalSourceError(f"{self.name}: {path} did not answer a DICOM JSON array")
         return rows
-
-    def _token(self) -> str:
-        env = self.settings.credentials_env or ""
-        token = os.environ.get(env, "").strip()
-        if not token:
-            raise TerminalSourceError(f"{self.name}: environment variable {env} is empty")
-        return token
-
-
-def _conjuncts(node: Node) -> list[Node]:
-    if isinstance(node, And):
-        return [c for child in node.children for c in _conjuncts(child)]
-    return [node]
 
 
 def _bounds(node: Compare) -> tuple[dt.date | None, dt.date | None] | None:

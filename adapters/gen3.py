@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -24,21 +23,35 @@ import httpx
 import orjson
 import pyarrow as pa
 
-from adapters.batch import to_batch, validate_batch
-from adapters.http import HttpAdapter, json_body, send
-from adapters.spi import (
+from adapters.sdk import (
+    MATCH_ALL,
+    And,
     Capabilities,
+    Compare,
+    HttpAdapter,
+    In,
+    IsMissing,
+    Node,
+    Or,
     Page,
+    PageResult,
     PagingStyle,
+    SeriesRecord,
     SourceSettings,
     TerminalSourceError,
     TransientSourceError,
     Translation,
+    Value,
+    canonical_value,
+    credential,
+    json_body,
+    send,
     split_pushdown,
+    to_batch,
+    to_json,
+    validate_batch,
 )
-from schema import normalize as norm
-from schema.filters import MATCH_ALL, And, Compare, In, IsMissing, Node, Or, Value, to_json
-from schema.record import SeriesRecord
+from adapters.sdk import normalize as norm
 
 WINDOW = 10_000  # Guppy's SCROLL_PAGE_SIZE: GraphQL refuses offset + first beyond it
 TOKEN_TTL_S = 3000  # Fence's access tokens live an hour at most (MAX_ACCESS_TOKEN_TTL)
@@ -91,7 +104,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 class Gen3Adapter(HttpAdapter):
     """A Gen3 commons: live search over Guppy, and harvest through `/guppy/download`."""
 
-    capabilities = Capabilities(True, True, {"series_uid": _STRING_OPS}, PagingStyle.OFFSET, WINDOW)
+    capabilities = Capabilities(
+        harvest=True,
+        live_search=True,
+        pushdown={"series_uid": _STRING_OPS},
+        paging=PagingStyle.OFFSET,
+        max_page_size=WINDOW,
+    )
     """The least any field map allows; each instance declares its own (see __init__)."""
 
     def __init__(self, settings: SourceSettings) -> None:
@@ -129,7 +148,6 @@ class Gen3Adapter(HttpAdapter):
         self._origin = urlsplit(self.url)[:2]  # (scheme, host): where the bearer may go
         self._token: tuple[str, float] | None = None
         self._token_lock = asyncio.Lock()
-        self._raw_rows: dict[int, tuple[Page, int]] = {}
         # Pushdown depends on the field map and preset, so the instance declares its own.
         pushdown = {f: ops for f in self.fields if (ops := self._ops(f))}
         self.capabilities = replace(Gen3Adapter.capabilities, pushdown=pushdown)
@@ -213,36 +231,26 @@ class Gen3Adapter(HttpAdapter):
 
     # -- fetching -----------------------------------------------------------------------
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
+        """One page: a GraphQL query inside the window; past it, the rest of the download,
+        which is the last page. The next page is decided from the rows Guppy sent."""
         native = translation.native
-        if page.offset + page.size <= WINDOW:
-            variables = {"filter": native["filter"], "sort": native["sort"]}
-            variables |= {"first": page.size, "offset": page.offset}
-            query = (
-                f"query ($filter: JSON, $sort: JSON, $first: Int, $offset: Int) {{ {self.index}("
-                "filter: $filter, sort: $sort, first: $first, offset: $offset, accessibility: "
-                f"{self.accessibility}) {{ {' '.join(native['fields'])} }} }}"
-            )
-            rows = await self._graphql(query, variables)
-        else:
+        if page.offset + page.size > WINDOW:
             rows = (await self._download(native))[page.offset :]
-        if len(self._raw_rows) > 1000:
-            self._raw_rows.clear()
-        self._raw_rows[id(page)] = (page, len(rows))
-        for start in range(0, len(rows), max(page.size, 1)):
-            yield self._batch(rows[start : start + page.size])
-
-    def next_page(self, page: Page, returned: int) -> Page | None:
-        """Offset pages inside the window; the download page past it is the last one."""
-        raw = self._raw_rows.pop(id(page), (page, returned))[1]
-        if page.offset + page.size > WINDOW or raw < page.size:
-            return None
-        return Page(size=page.size, offset=page.offset + page.size)
+            return PageResult(self._batches(rows, page.size))
+        variables = {"filter": native["filter"], "sort": native["sort"]}
+        variables |= {"first": page.size, "offset": page.offset}
+        query = (
+            f"query ($filter: JSON, $sort: JSON, $first: Int, $offset: Int) {{ {self.index}("
+            "filter: $filter, sort: $sort, first: $first, offset: $offset, accessibility: "
+            f"{self.accessibility}) {{ {' '.join(native['fields'])} }} }}"
+        )
+        rows = await self._graphql(query, variables)
+        return PageResult(self._batches(rows, page.size), page.next_offset(len(rows)))
 
     async def harvest(self) -> AsyncIterator[pa.RecordBatch]:
-        rows = await self._download(self.translate(MATCH_ALL).native)
-        for start in range(0, len(rows), 5000):
-            yield self._batch(rows[start : start + 5000])
+        for batch in self._batches(await self._download(self.translate(MATCH_ALL).native), 5000):
+            yield batch
 
     async def count(self, translation: Translation) -> int | None:
         """`_totalCount` of a translated filter; None when tiered access hides it (-1)."""
@@ -293,9 +301,7 @@ class Gen3Adapter(HttpAdapter):
         async with self._token_lock:
             if self._token and self._token[1] > time.time():
                 return self._token[0]
-            secret = os.environ.get(env, "").strip()
-            if not secret:
-                raise TerminalSourceError(f"{self.name}: environment variable {env} is empty")
+            secret = credential(self.settings) or ""
             try:
                 key = orjson.loads(secret)
             except orjson.JSONDecodeError:
@@ -312,6 +318,11 @@ class Gen3Adapter(HttpAdapter):
             return token
 
     # -- records ------------------------------------------------------------------------
+
+    def _batches(self, rows: list[dict[str, Any]], size: int) -> list[pa.RecordBatch]:
+        """Canonical batches of at most `size` rows; rows that cannot be indexed are skipped."""
+        step = max(size, 1)
+        return [self._batch(rows[at : at + step]) for at in range(0, len(rows), step)]
 
     def _batch(self, rows: Iterable[dict[str, Any]]) -> pa.RecordBatch:
         now = dt.datetime.now(dt.UTC)
@@ -350,8 +361,8 @@ class Gen3Adapter(HttpAdapter):
             age=norm.normalize_age(age if isinstance(age, str | int) else None),
             study_date=norm.normalize_date(self._text(row, "study_date")),
             license=self._text(row, "license") or self.license,
-            instance_count=_count(self._get(row, "instance_count")),
-            size_bytes=_count(self._get(row, "size_bytes")),
+            instance_count=canonical_value("instance_count", self._get(row, "instance_count")),
+            size_bytes=canonical_value("size_bytes", self._get(row, "size_bytes")),
             viewer_url=viewer if viewer.startswith(("https://", "http://")) else None,
             download_url=self._download_url(self._text(row, "download_url")),
             fetched_at=now,
@@ -392,9 +403,3 @@ def _raise_graphql_error(source: str, errors: Any, token: str | None = None) -> 
     if code == "INTERNAL_SERVER_ERROR":
         raise TransientSourceError(f"{source}: Guppy failed: {message}")
     raise TerminalSourceError(f"{source}: Guppy rejected the query ({code or 'error'}): {message}")
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return int(value) if value >= 0 else None

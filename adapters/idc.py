@@ -18,22 +18,26 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from adapters.batch import validate_batch
-from adapters.duckdb_sql import compile_where
-from adapters.local_io import local_errors
-from adapters.spi import (
+from adapters.sdk import (
+    FIELDS,
+    MATCH_ALL,
     Adapter,
     Capabilities,
+    FieldKind,
+    Node,
     Page,
+    PageResult,
     PagingStyle,
     SourceSettings,
     TerminalSourceError,
     Translation,
+    compile_where,
+    local_errors,
     pushable_by,
     split_pushdown,
+    to_json,
+    validate_batch,
 )
-from schema.filters import MATCH_ALL, Node, to_json
-from schema.record import FIELDS, FieldKind
 
 # The characters Python's str.strip() removes (schema.normalize trims with it), so the SQL
 # trims exactly like the pure rules: not only ' \t\r\n' but also \x0b, \x0c, NBSP, ...
@@ -157,11 +161,11 @@ class IdcAdapter(Adapter):
             description += f"; the hub applies {to_json(residual)}"
         return Translation(native=native, residual=residual, description=description)
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         sql = translation.native["sql"] + " LIMIT ? OFFSET ?"
         params = [*translation.native["params"], page.size, page.offset]
-        async for batch in self._stream(sql, params, batch_rows=page.size):
-            yield batch
+        batches = [b async for b in self._stream(sql, params, batch_rows=page.size)]
+        return PageResult(batches, page.next_offset(sum(b.num_rows for b in batches)))
 
     async def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         async for batch in self._stream("SELECT * FROM canonical", [], batch_rows=50_000):

@@ -8,11 +8,13 @@ The contract, in short (DESIGN.md, "Adapters: a small SPI"):
 
 - declare what the source can do as data: `Capabilities` (harvest / live search, paging
   style, limits) with a `Support` grade per field and operator — `pushdown` for EXACT,
-  `prefilter` for PARTIAL, anything else is NONE;
+  `prefilter` for PARTIAL, anything else is NONE (`capabilities.grade(field, op)`;
+  `capabilities.pushes_down_exactly(field, op)` is the EXACT test);
 - `translate(node)` returns the native request and the residual — every condition the
   source does not evaluate exactly (`split_pushdown` + `pushable_by` do the usual split);
-- `search(translation, page)` streams ONE page of canonical records (`FieldMap`,
-  `to_batch`, `validate_batch`); `next_page` says what follows (`Pager`); `harvest()`
+- `search(translation, page)` answers ONE page of canonical records (`FieldMap`,
+  `to_batch`, `validate_batch`) as a `PageResult` that also names the page after it
+  (`page.next_offset(rows_sent)`, `page.next_cursor(token)`, None at the end); `harvest()`
   streams everything (`walk_pages`);
 - raise `TransientSourceError` when trying again may help and `TerminalSourceError` when it
   cannot (`HttpAdapter` + `send` + `json_body` do this for HTTP, `local_errors` for files
@@ -25,11 +27,14 @@ The contract, in short (DESIGN.md, "Adapters: a small SPI"):
 from __future__ import annotations
 
 from adapters.batch import ARROW_SCHEMA, to_batch, to_records, validate_batch
+from adapters.dicom_json import STUDY_LEVEL as DICOM_STUDY_LEVEL
 from adapters.dicom_json import TAGS as DICOM_TAGS
 from adapters.dicom_json import DicomJson, decode_series, encode_series
+from adapters.dicom_json import element as dicom_element
 from adapters.dicom_json import first as dicom_value
 from adapters.dicom_json import integer as dicom_integer
 from adapters.dicom_json import text as dicom_text
+from adapters.duckdb_sql import SqlFilter, compile_where
 from adapters.fieldmap import (
     IDENTIFIERS,
     FieldMap,
@@ -41,7 +46,7 @@ from adapters.fieldmap import (
 )
 from adapters.http import HttpAdapter, credential, json_body, retry_after_seconds, send
 from adapters.local_io import local_errors
-from adapters.paging import Pager, offset_params, walk_pages
+from adapters.paging import offset_params, walk_pages
 from adapters.spi import (
     ALL_OPERATORS,
     Adapter,
@@ -49,6 +54,7 @@ from adapters.spi import (
     Capabilities,
     Operator,
     Page,
+    PageResult,
     PagingStyle,
     SourceSettings,
     Support,
@@ -59,6 +65,7 @@ from adapters.spi import (
     pushable_by,
     split_pushdown,
 )
+from schema import normalize
 from schema.evaluate import matches
 from schema.filters import (
     MATCH_ALL,
@@ -90,6 +97,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, for readers
     # the SPI
     "Adapter",
     "Page",
+    "PageResult",
     "SourceSettings",
     "Translation",
     "operator_of",
@@ -137,7 +145,8 @@ __all__ = [  # noqa: RUF022 - grouped by topic, for readers
     "parse_filter",
     "to_json",
     "walk",
-    # normalisation rules
+    # normalisation rules (one by one, or the module: `normalize.normalize_sex`)
+    "normalize",
     "normalize_age",
     "normalize_code",
     "normalize_collection",
@@ -145,9 +154,11 @@ __all__ = [  # noqa: RUF022 - grouped by topic, for readers
     "normalize_sex",
     "normalize_text",
     # DICOM JSON (QIDO-RS answers)
+    "DICOM_STUDY_LEVEL",
     "DICOM_TAGS",
     "DicomJson",
     "decode_series",
+    "dicom_element",
     "dicom_integer",
     "dicom_text",
     "dicom_value",
@@ -161,7 +172,9 @@ __all__ = [  # noqa: RUF022 - grouped by topic, for readers
     "conjuncts",
     "one_per_field",
     # paging
-    "Pager",
     "offset_params",
     "walk_pages",
+    # SQL sources (DuckDB over files)
+    "SqlFilter",
+    "compile_where",
 ]

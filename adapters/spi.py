@@ -10,7 +10,7 @@ could help (`TransientSourceError`) or not (`TerminalSourceError`).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -28,12 +28,12 @@ ALL_OPERATORS: frozenset[str] = frozenset(
 
 
 class PagingStyle(StrEnum):
-    """How a source hands out a large answer."""
+    """How a source hands out a large answer (published by `sources`; the conformance kit
+    checks that the pages `search` hands back follow it)."""
 
-    NONE = "none"  # one response holds everything
-    OFFSET = "offset"  # limit/offset (DICOMweb, Guppy inside its window)
-    CURSOR = "cursor"  # an opaque continuation token
-    STREAM = "stream"  # the adapter streams batches itself (files, bulk download)
+    NONE = "none"  # one response holds everything: no next page, ever
+    OFFSET = "offset"  # limit/offset (DICOMweb, Guppy inside its window): `Page.next_offset`
+    CURSOR = "cursor"  # an opaque continuation token: `Page.next_cursor`
 
 
 class Support(StrEnum):
@@ -48,9 +48,10 @@ class Support(StrEnum):
     """The source cannot evaluate it: it stays in the residual, applied by the hub."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Capabilities:
-    """What a source can do, as data the planner checks instead of guessing."""
+    """What a source can do, as data the planner checks instead of guessing; every field is
+    named where it is declared (`Capabilities(harvest=True, live_search=False, ...)`)."""
 
     harvest: bool
     """Can list every series, so the hub can keep a full copy in its index."""
@@ -70,17 +71,15 @@ class Capabilities:
     max_values: int | None = None
     """Most values one IN/EXCLUDES condition may send; a longer list stays residual. None: no
     limit."""
-    max_requests: int | None = None
-    """Most native requests one translated filter fans out to (an IN becoming one request per
-    value); beyond it, conditions stay residual. None: one request, or no limit."""
 
-    def supports(self, field_name: str, operator: str) -> bool:
-        """True when `operator` on `field_name` is evaluated exactly by the source."""
+    def pushes_down_exactly(self, field_name: str, operator: str) -> bool:
+        """True when the source evaluates `operator` on `field_name` exactly (grade EXACT):
+        the condition may leave the residual."""
         return operator in self.pushdown.get(field_name, frozenset())
 
-    def support(self, field_name: str, operator: str) -> Support:
+    def grade(self, field_name: str, operator: str) -> Support:
         """The grade of `operator` on `field_name`: exact, partial (pre-filter) or none."""
-        if self.supports(field_name, operator):
+        if self.pushes_down_exactly(field_name, operator):
             return Support.EXACT
         if operator in self.prefilter.get(field_name, frozenset()):
             return Support.PARTIAL
@@ -91,7 +90,7 @@ class Capabilities:
         fields = sorted({*self.pushdown, *self.prefilter})
         return {
             f: {
-                op: self.support(f, op).value
+                op: self.grade(f, op).value
                 for op in sorted({*self.pushdown.get(f, ()), *self.prefilter.get(f, ())})
             }
             for f in fields
@@ -119,6 +118,30 @@ class Page:
     size: int = 1000
     offset: int = 0
     token: str | None = None
+
+    def next_offset(self, sent: int) -> Page | None:
+        """The offset page after this one, or None when this one was the last.
+
+        `sent` is how many rows the SOURCE sent for this page, not how many records the
+        adapter kept: a page with a skipped row (no series UID, say) is still a full page, and
+        deciding from the kept records would stop early and lose the rest."""
+        return Page(size=self.size, offset=self.offset + self.size) if sent >= self.size else None
+
+    def next_cursor(self, token: str | None) -> Page | None:
+        """The page the source's continuation token opens; None when it sent none (the end)."""
+        return Page(size=self.size, token=token) if token else None
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """One page of a live answer and, with it, where the answer continues.
+
+    `next_page` is None after the last page. The hub asks for `next_page` next, and asks
+    for the same page again when fetching it failed, so a page's continuation never has to
+    be remembered anywhere else."""
+
+    batches: Sequence[pa.RecordBatch]
+    next_page: Page | None = None
 
 
 class AdapterError(Exception):
@@ -186,21 +209,14 @@ class Adapter(abc.ABC):
     def translate(self, node: Node) -> Translation:
         """Compile the filter into the native request plus what stays residual."""
 
-    def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
-        """Stream the records of ONE page of a translated filter (live sources), as canonical
-        Arrow batches (see `adapters.batch`); `next_page` says what comes after."""
+    async def search(self, translation: Translation, page: Page) -> PageResult:
+        """ONE page of a translated filter (live sources) as canonical Arrow batches (see
+        `adapters.batch`), with the page that follows it (`Page.next_offset`,
+        `Page.next_cursor`; None after the last).
+
+        The hub drives the paging loop, so it can retry a failed page and resume from the
+        last good one: a search fetches one page and never loops, retries or sleeps."""
         raise TerminalSourceError(f"source {self.name!r} cannot search live")
-
-    def next_page(self, page: Page, returned: int) -> Page | None:
-        """The page after one that returned `returned` records; None when that was the last.
-
-        The hub drives the paging loop (so it can retry a failed page and resume from the
-        last good one); adapters with unusual paging override this.
-        """
-        paging = self.capabilities.paging
-        if paging is PagingStyle.OFFSET and returned >= page.size:
-            return Page(size=page.size, offset=page.offset + page.size)
-        return None
 
     def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         """Stream every series the source holds, in batches (harvestable sources)."""
@@ -218,16 +234,16 @@ class Adapter(abc.ABC):
         """Ask the source one small question before it goes live, so a wrong URL, refused
         credentials or a broken server are caught at registration, not at the first cohort.
 
-        The default reads the first record of a MATCH_ALL search (page size 1), or of a
+        The default asks for one MATCH_ALL page of size 1, or reads the first record of a
         harvest for sources that cannot search live, and lets the adapter's typed error
         (`TransientSourceError`/`TerminalSourceError`) propagate; it tries once, the hub's
         retries do not apply. Override it when a cheaper health call exists."""
         if self.capabilities.live_search:
-            records = self.search(self.translate(MATCH_ALL), Page(size=1))
-        elif self.capabilities.harvest:
-            records = self.harvest()
-        else:
+            await self.search(self.translate(MATCH_ALL), Page(size=1))
+            return
+        if not self.capabilities.harvest:
             raise TerminalSourceError(f"source {self.name!r} can neither search nor harvest")
+        records = self.harvest()
         try:
             await anext(aiter(records), None)
         finally:
@@ -285,10 +301,10 @@ def pushable_by(capabilities: Capabilities) -> Callable[[Node], bool]:
     def check(node: Node) -> bool:
         if isinstance(node, Search):
             return capabilities.text_search and all(
-                capabilities.supports(f, "search") for f in node.fields
+                capabilities.pushes_down_exactly(f, "search") for f in node.fields
             )
         if isinstance(node, Compare | In | IsMissing):
-            return capabilities.supports(node.field, operator_of(node))
+            return capabilities.pushes_down_exactly(node.field, operator_of(node))
         return False
 
     return check

@@ -13,7 +13,6 @@ Real-source shapes: tests/fixtures/tcia/README.md.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import time
 from collections.abc import AsyncIterator
@@ -21,20 +20,32 @@ from typing import Any
 
 import pyarrow as pa
 
-from adapters.batch import to_batch, validate_batch
-from adapters.http import HttpAdapter, json_body, send
-from adapters.spi import (
+from adapters.sdk import (
+    And,
     Capabilities,
+    Compare,
+    HttpAdapter,
+    In,
+    Node,
+    Or,
     Page,
+    PageResult,
     PagingStyle,
+    SeriesRecord,
     SourceSettings,
     TerminalSourceError,
     Translation,
+    Value,
+    canonical_value,
+    fields_used,
+    json_body,
+    send,
     split_pushdown,
+    to_batch,
+    to_json,
+    validate_batch,
 )
-from schema import normalize as norm
-from schema.filters import And, Compare, In, Node, Or, Value, fields_used, to_json
-from schema.record import SeriesRecord
+from adapters.sdk import normalize as norm
 
 BASE_URL = "https://services.cancerimagingarchive.net/nbia-api/services/v4"
 VIEWER_URL = "https://nbia.cancerimagingarchive.net/viewer/?series={series_uid}"
@@ -51,6 +62,8 @@ RECHECK = frozenset(["patient_id", "manufacturer"])
 """Pushed as a pre-filter, then re-checked by the hub: NBIA (MySQL) may compare them without
 regard to case, while canonical values keep the repository's case."""
 MAX_REQUESTS = 200
+"""Most getSeries requests one translated filter fans out to (an IN becomes one request per
+value); conditions that would need more stay residual, and the hub applies them."""
 PATIENTS_PER_CALL = 10  # above this many patients of one collection, ask for the collection
 _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
 Request = dict[str, Any]
@@ -68,7 +81,6 @@ class TciaAdapter(HttpAdapter):
         },
         paging=PagingStyle.NONE,
         prefilter={f: frozenset(["=", "IN"]) for f in RECHECK},
-        max_requests=MAX_REQUESTS,
     )
 
     def __init__(self, settings: SourceSettings) -> None:
@@ -120,10 +132,12 @@ class TciaAdapter(HttpAdapter):
 
     # -- fetching -----------------------------------------------------------------------
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
-        """Every request of the translation in turn; NBIA does not page, so `page` is unused."""
+    async def search(self, translation: Translation, page: Page) -> PageResult:
+        """Every request of the translation in turn: NBIA does not page, so this one page
+        holds the whole answer (`page` is unused) and nothing follows it."""
         names = await self._collection_names()
         seen: set[str] = set()
+        batches: list[pa.RecordBatch] = []
         for request in translation.native["requests"]:
             collections: list[str | None] = [None]
             if request["collection"] is not None:
@@ -136,13 +150,19 @@ class TciaAdapter(HttpAdapter):
                 params = {**request["params"], **({"Collection": name} if name else {})}
                 rows = [r for r in await self._get("getSeries", params) if _new(r, seen)]
                 if rows:
-                    yield await self._batch(rows)
+                    batches.append(await self._batch(rows))
+        return PageResult(batches)
 
     async def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         for name in sorted((await self._collection_names()).values()):
             rows = await self._get("getSeries", {"Collection": name})
             if rows:
                 yield await self._batch(rows)
+
+    async def probe(self) -> None:
+        """The collection list: one small request proves the URL and the server, where the
+        default's MATCH_ALL page would ask getSeries of every collection."""
+        await self._collection_names()
 
     async def _collection_names(self) -> dict[str, str]:
         """Canonical collection id → NBIA's own name (`lidc_idri` → `LIDC-IDRI`), cached."""
@@ -241,8 +261,8 @@ class TciaAdapter(HttpAdapter):
             series_description=_text(row.get("SeriesDescription")),
             manufacturer=_text(row.get("Manufacturer")),
             license=f"CC {cc[1].upper()} {cc[2]}" if cc else _text(row.get("LicenseName")),
-            instance_count=_count(row.get("ImageCount")),
-            size_bytes=_count(row.get("FileSize")),
+            instance_count=canonical_value("instance_count", row.get("ImageCount")),
+            size_bytes=canonical_value("size_bytes", row.get("FileSize")),
             viewer_url=self.viewer.format(series_uid=series_uid) if self.viewer else None,
             download_url=f"{self.base}/getImage?SeriesInstanceUID={series_uid}",
             fetched_at=now,
@@ -294,11 +314,3 @@ def _new(row: dict[str, Any], seen: set[str]) -> bool:
 
 def _text(value: Any) -> str | None:
     return norm.normalize_text(str(value)) if isinstance(value, str | int) else None
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return int(value) if value >= 0 else None

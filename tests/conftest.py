@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from adapters.idc import IdcAdapter
-from adapters.spi import Page, SourceSettings
+from adapters.sdk import walk_pages
+from adapters.spi import SourceSettings
 from hub.config import HubConfig, HubSettings
 from hub.index.build import build_generation
 from hub.index.snapshots import SnapshotStore
@@ -48,7 +49,7 @@ async def _harvest_subset(data_dir: Path, collections: list[str]) -> None:
     adapter = IdcAdapter(SourceSettings(name="idc", adapter="idc"))
     translation = adapter.translate(parse_filter({"IN": {"collection": collections}}))
     await SnapshotStore(data_dir).write(
-        "idc", adapter.search(translation, Page(size=1_000_000)), adapter.data_version()
+        "idc", walk_pages(adapter, translation, 1_000_000), adapter.data_version()
     )
     await adapter.aclose()
 

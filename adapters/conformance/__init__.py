@@ -8,7 +8,8 @@ adapter can mislead the hub —
 - `pushdown_matches_reference`: what the source answers plus the residual selects exactly what
   `schema.evaluate.matches` selects over the harvested sample;
 - `capabilities_are_honoured`: a condition not declared exact is left in the residual;
-- `paging_returns_each_record_once`: no duplicates, no gaps, across pages and in a harvest;
+- `paging_returns_each_record_once`: no duplicates, no gaps, across pages and in a harvest,
+  and each next page follows the declared paging style;
 - `errors_are_typed`: 503/429/timeouts are transient, 400/401/404 terminal, and never retried;
 - `no_secrets_in_messages`: the credential never reaches a message, a log record or a plan.
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import respx
 
 from adapters.http import HttpAdapter
-from adapters.spi import Adapter, Page, SourceSettings, Translation
+from adapters.spi import Adapter, Page, PageResult, PagingStyle, SourceSettings, Translation
 from schema.filters import MATCH_ALL, Node, parse_filter, to_json
 
 T = TypeVar("T")
@@ -138,8 +138,9 @@ async def walk(
 ) -> list[list[pa.RecordBatch]]:
     """The hub's paging loop (hub/federation/fetch.py) without its retries: batches per page.
 
-    Fails after `max_pages` pages, so an adapter whose paging never ends fails instead of
-    hanging the test run.
+    Fails when `search` does not answer a `PageResult`, when the page it names next does not
+    follow the declared `PagingStyle`, and after `max_pages` pages, so an adapter whose
+    paging never ends fails instead of hanging the test run.
     """
     page: Page | None = Page(size=size or adapter.capabilities.max_page_size or 1000)
     pages: list[list[pa.RecordBatch]] = []
@@ -148,10 +149,34 @@ async def walk(
             raise ConformanceFailure(
                 f"paging did not end after {max_pages} pages (last page asked: {page})"
             )
-        batches = await collect(adapter.search(translation, page))
-        pages.append(batches)
-        page = adapter.next_page(page, sum(b.num_rows for b in batches))
+        answer = await adapter.search(translation, page)
+        if not isinstance(answer, PageResult):
+            raise ConformanceFailure(
+                f"search answered {type(answer).__name__}: make it `async def` returning "
+                "PageResult(batches, next_page)"
+            )
+        pages.append(list(answer.batches))
+        if answer.next_page is not None:
+            check_next(adapter.capabilities.paging, page, answer.next_page)
+        page = answer.next_page
     return pages
+
+
+def check_next(style: PagingStyle, page: Page, after: Page) -> None:
+    """Raise when the page `search` named after `page` does not follow the declared style."""
+    problem = {
+        PagingStyle.NONE: "declares paging NONE yet named a next page",
+        PagingStyle.OFFSET: (
+            "declares paging OFFSET but the next page does not move forward by offset"
+            if after.token is not None or after.offset <= page.offset
+            else ""
+        ),
+        PagingStyle.CURSOR: (
+            "declares paging CURSOR but the next page carries no token" if not after.token else ""
+        ),
+    }[style]
+    if problem:
+        raise ConformanceFailure(f"the adapter {problem} (asked {page}, next {after})")
 
 
 def show(node: Node) -> str:

@@ -172,7 +172,7 @@ def inject(
 
 
 async def _first_page(adapter: Adapter) -> object:
-    return await collect(adapter.search(adapter.translate(MATCH_ALL), Page(size=10)))
+    return await adapter.search(adapter.translate(MATCH_ALL), Page(size=10))
 
 
 async def _harvest(adapter: Adapter) -> object:

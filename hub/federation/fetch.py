@@ -31,7 +31,15 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from adapters.spi import Adapter, AdapterError, Page, TransientSourceError, Translation
+from adapters.spi import (
+    Adapter,
+    AdapterError,
+    Page,
+    PageResult,
+    TerminalSourceError,
+    TransientSourceError,
+    Translation,
+)
 from hub.federation.status import SourceState
 from hub.observability import metrics, tracing
 from hub.observability.context import current_request_id
@@ -196,16 +204,17 @@ class SourceFetcher:
         return internal_message(current_request_id(), f"{name}: internal error in its adapter")
 
     async def _walk(self, translation: Translation, result: FetchResult) -> None:
-        """Every page in turn; a failed page is retried, then the walk resumes from it."""
+        """Every page in turn, each naming the next; a failed page is retried, then the walk
+        resumes from it."""
         page: Page | None = Page(size=self.adapter.capabilities.max_page_size or 1000)
         while page is not None:
-            batches = await self._page_with_retries(translation, page, result)
-            result.batches.extend(batches)
-            page = self.adapter.next_page(page, sum(b.num_rows for b in batches))
+            answer = await self._page_with_retries(translation, page, result)
+            result.batches.extend(answer.batches)
+            page = answer.next_page
 
     async def _page_with_retries(
         self, translation: Translation, page: Page, result: FetchResult
-    ) -> list[pa.RecordBatch]:
+    ) -> PageResult:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientSourceError),
             stop=stop_after_attempt(self.policy.attempts),
@@ -216,7 +225,13 @@ class SourceFetcher:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     result.retries += 1
-                return [b async for b in self.adapter.search(translation, page)]
+                answer = await self.adapter.search(translation, page)
+                if not isinstance(answer, PageResult):
+                    raise TerminalSourceError(
+                        f"{self.adapter.name}: search answered {type(answer).__name__}, "
+                        "not a PageResult"
+                    )
+                return answer
         raise AssertionError("unreachable")  # pragma: no cover
 
 

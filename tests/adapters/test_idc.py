@@ -62,7 +62,8 @@ async def _collect(batches: Any) -> list[Record]:
 def search(a: IdcAdapter, filter_json: Any, page: Page | None = None) -> list[Record]:
     translation = a.translate(parse_filter(filter_json))
     assert translation.residual is None
-    return asyncio.run(_collect(a.search(translation, page or Page(size=100_000))))
+    answer = asyncio.run(a.search(translation, page or Page(size=100_000)))
+    return [r for b in answer.batches for r in b.to_pylist()]
 
 
 # ------------------------------------------- (a) SQL normalisation == schema.normalize

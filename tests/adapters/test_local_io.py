@@ -75,7 +75,7 @@ def test_idc_over_a_file_that_is_not_parquet(tmp_path: Path) -> None:
     async def search() -> None:
         translation = adapter.translate(parse_filter(None))
         try:
-            _ = [b async for b in adapter.search(translation, Page(size=10))]
+            await adapter.search(translation, Page(size=10))
         finally:
             await adapter.aclose()
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import datetime as dt
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 import adapters.sdk as sdk
@@ -20,7 +20,7 @@ from adapters.sdk import (
     FieldMap,
     Node,
     Page,
-    Pager,
+    PageResult,
     PagingStyle,
     SourceSettings,
     Support,
@@ -48,17 +48,39 @@ def test_every_exported_name_exists_and_no_hub_module_is_imported() -> None:
     assert out.stdout.strip() == "[]"
 
 
+BUILT_INS = ("idc", "gen3", "tcia", "dicomweb", "catalogue")
+
+
+@pytest.mark.parametrize("module", BUILT_INS)
+def test_built_in_adapters_are_written_against_the_sdk_only(module: str) -> None:
+    source = Path(sdk.__file__).with_name(f"{module}.py").read_text()
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module
+    } | {
+        alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    ours = {m for m in imported if m.split(".")[0] in ("adapters", "schema", "hub")}
+    assert ours == {"adapters.sdk"}, f"{module} imports {sorted(ours)}"
+
+
 def test_support_is_graded_per_field_and_operator() -> None:
     caps = Capabilities(
-        True,
-        True,
+        harvest=True,
+        live_search=True,
         pushdown={"modality": frozenset(["=", "IN"])},
         prefilter={"patient_id": frozenset(["="])},
     )
-    assert caps.support("modality", "IN") is Support.EXACT
-    assert caps.support("patient_id", "=") is Support.PARTIAL
-    assert caps.support("patient_id", "IN") is Support.NONE
-    assert caps.support("sex", "=") is Support.NONE
+    assert caps.grade("modality", "IN") is Support.EXACT
+    assert caps.grade("patient_id", "=") is Support.PARTIAL
+    assert caps.grade("patient_id", "IN") is Support.NONE
+    assert caps.grade("sex", "=") is Support.NONE
+    assert caps.pushes_down_exactly("modality", "IN")
+    assert not caps.pushes_down_exactly("patient_id", "=")  # partial is not exact
     assert caps.graded() == {
         "modality": {"=": "exact", "IN": "exact"},
         "patient_id": {"=": "partial"},
@@ -66,13 +88,13 @@ def test_support_is_graded_per_field_and_operator() -> None:
 
 
 def test_built_ins_declare_what_they_only_pre_filter() -> None:
-    assert TciaAdapter.capabilities.support("patient_id", "IN") is Support.PARTIAL
-    assert TciaAdapter.capabilities.support("modality", "IN") is Support.EXACT
+    assert TciaAdapter.capabilities.grade("patient_id", "IN") is Support.PARTIAL
+    assert TciaAdapter.capabilities.grade("modality", "IN") is Support.EXACT
     pacs = DicomwebAdapter(
         SourceSettings(name="pacs", adapter="dicomweb", url="http://127.0.0.1:8042/dicom-web")
     )
-    assert pacs.capabilities.support("study_date", ">=") is Support.PARTIAL
-    assert pacs.capabilities.support("series_uid", "=") is Support.EXACT
+    assert pacs.capabilities.grade("study_date", ">=") is Support.PARTIAL
+    assert pacs.capabilities.grade("series_uid", "=") is Support.EXACT
 
 
 ROWS = [
@@ -148,19 +170,14 @@ def test_one_condition_per_field_and_the_rest_for_the_residual() -> None:
     assert conjoin([None]) is None and conjoin([rest[0], None]) == rest[0]
 
 
-def test_the_pager_decides_from_what_the_source_sent() -> None:
-    offsets = Pager(PagingStyle.OFFSET)
+def test_a_page_names_the_next_from_what_the_source_sent() -> None:
     page = Page(size=2)
-    offsets.answered(page, rows=2)
-    assert offsets.next_page(page, returned=1) == Page(size=2, offset=2)  # a row was skipped
-    assert offsets.next_page(Page(size=2), returned=1) is None  # unknown page: trust returned
-    cursors = Pager(PagingStyle.CURSOR)
-    first = Page(size=5)
-    cursors.answered(first, rows=5, token="abc")
-    assert cursors.next_page(first, 5) == Page(size=5, token="abc")
-    last = Page(size=5, token="abc")
-    cursors.answered(last, rows=3, token=None)
-    assert cursors.next_page(last, 3) is None
+    assert page.next_offset(sent=2) == Page(size=2, offset=2)  # full, though a row was skipped
+    assert page.next_offset(sent=1) is None  # a short page is the last
+    assert Page(size=2, offset=2).next_offset(2) == Page(size=2, offset=4)
+    assert Page(size=5).next_cursor("abc") == Page(size=5, token="abc")
+    assert Page(size=5, token="abc").next_cursor(None) is None
+    assert Page(size=5, token="abc").next_cursor("") is None
     assert offset_params(Page(size=10, offset=30), "count", "start") == {
         "count": "10",
         "start": "30",
@@ -168,20 +185,22 @@ def test_the_pager_decides_from_what_the_source_sent() -> None:
 
 
 class Numbers(Adapter):
-    """Seven records, two per page."""
+    """Seven records, two per page; the continuation comes back with each page."""
 
-    capabilities = Capabilities(True, True, paging=PagingStyle.OFFSET, max_page_size=2)
+    capabilities = Capabilities(
+        harvest=True, live_search=True, paging=PagingStyle.OFFSET, max_page_size=2
+    )
 
     def translate(self, node: Node) -> Translation:
         return Translation({}, node if node != MATCH_ALL else None, "all")
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         uids = [str(i) for i in range(7)][page.offset : page.offset + page.size]
-        if uids:
-            yield to_batch(
-                sdk.SeriesRecord(source="n", collection="c", patient_id="p", study_uid="s",
-                                 series_uid=u) for u in uids
-            )  # fmt: skip
+        batch = to_batch(
+            sdk.SeriesRecord(source="n", collection="c", patient_id="p", study_uid="s",
+                             series_uid=u) for u in uids
+        )  # fmt: skip
+        return PageResult([batch] if uids else [], page.next_offset(len(uids)))
 
 
 def test_walk_pages_is_the_hubs_paging_loop() -> None:

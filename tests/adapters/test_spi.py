@@ -215,9 +215,12 @@ def test_search_is_pushable_only_with_text_search_on_every_field() -> None:
     node = Search("lung", ("study_description", "series_description"))
     both = {"study_description": frozenset({"search"}), "series_description": frozenset({"search"})}
     one = {"study_description": frozenset({"search"})}
-    assert pushable_by(Capabilities(True, True, both, text_search=True))(node)
-    assert not pushable_by(Capabilities(True, True, both, text_search=False))(node)
-    assert not pushable_by(Capabilities(True, True, one, text_search=True))(node)
+    def caps(pushdown: dict[str, frozenset[str]], text: bool) -> Capabilities:
+        return Capabilities(harvest=True, live_search=True, pushdown=pushdown, text_search=text)
+
+    assert pushable_by(caps(both, True))(node)
+    assert not pushable_by(caps(both, False))(node)
+    assert not pushable_by(caps(one, True))(node)
 
 
 def test_operator_names() -> None:

@@ -50,9 +50,9 @@ def harvest(source: CatalogueAdapter) -> list[Record]:
 def search(source: CatalogueAdapter, filter_json: Any) -> tuple[Translation, list[Record]]:
     translation = source.translate(parse_filter(filter_json))
     page = Page(size=1)  # paging is NONE: one answer holds everything, whatever the page size
-    rows = asyncio.run(_rows(source.search(translation, page)))
-    assert source.next_page(page, len(rows)) is None
-    return translation, rows
+    answer = asyncio.run(source.search(translation, page))
+    assert answer.next_page is None
+    return translation, [r for b in answer.batches for r in b.to_pylist()]
 
 
 def ids(rows: list[Record]) -> list[str]:
@@ -155,10 +155,10 @@ def test_capabilities_push_every_field_down() -> None:
     assert caps.paging is PagingStyle.NONE
     for name, spec in FIELDS.items():
         for op in ("=", "!=", "IN", "EXCLUDES", "is_missing"):
-            assert caps.supports(name, op)
+            assert caps.pushes_down_exactly(name, op)
         numeric = spec.kind in (FieldKind.INTEGER, FieldKind.DATE)
-        assert all(caps.supports(name, op) is numeric for op in (">", ">=", "<", "<="))
-        assert caps.supports(name, "search") is (spec.kind is FieldKind.TEXT)
+        assert all(caps.pushes_down_exactly(name, op) is numeric for op in (">", ">=", "<", "<="))
+        assert caps.pushes_down_exactly(name, "search") is (spec.kind is FieldKind.TEXT)
 
 
 def test_translate_names_the_file_and_the_filter() -> None:
@@ -235,7 +235,7 @@ def test_random_filters_agree_with_the_reference(
 def test_a_foreign_translation_is_terminal() -> None:
     bad = Translation(native={"sql": "SELECT 1"}, residual=None, description="")
     with pytest.raises(TerminalSourceError, match="not a catalogue translation"):
-        asyncio.run(_rows(catalogue().search(bad, Page())))
+        asyncio.run(catalogue().search(bad, Page()))
 
 
 # --- bad files and bad settings ---------------------------------------------------------

@@ -8,7 +8,6 @@ which passes every check with both offset and cursor paging.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -30,6 +29,7 @@ from adapters.sdk import (
     In,
     Node,
     Page,
+    PageResult,
     PagingStyle,
     SeriesRecord,
     TerminalSourceError,
@@ -89,18 +89,21 @@ class HidesItsResidual(ToyAdapter):
         native = {**translation.native, "filter": to_json(node)}
         return Translation(native, None, translation.description)
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         node = parse_filter(translation.native["filter"])
-        async for batch in super().search(translation, page):
-            keep = [matches(node, row) for row in batch.to_pylist()]
-            yield batch.filter(pa.array(keep, pa.bool_()))
+        answer = await super().search(translation, page)
+        kept = [
+            batch.filter(pa.array([matches(node, row) for row in batch.to_pylist()], pa.bool_()))
+            for batch in answer.batches
+        ]
+        return PageResult(kept, answer.next_page)
 
 
 class OverlappingPages(ToyAdapter):
     """Starts each page on the last record of the one before."""
 
-    def next_page(self, page: Page, returned: int) -> Page | None:
-        after = super().next_page(page, returned)
+    def _next(self, page: Page, sent: int, token: str | None) -> Page | None:
+        after = super()._next(page, sent, token)
         return Page(size=page.size, offset=after.offset - 1) if after else None
 
 
@@ -108,17 +111,24 @@ class TrustsReturnedCount(ToyAdapter):
     """Decides the next page from the records it kept, not the rows the source sent: a page
     with a skipped row (no series UID) looks like the last one."""
 
-    def next_page(self, page: Page, returned: int) -> Page | None:
-        return (
-            Page(size=page.size, offset=page.offset + page.size) if returned >= page.size else None
-        )
+    async def search(self, translation: Translation, page: Page) -> PageResult:
+        answer = await super().search(translation, page)
+        kept = sum(batch.num_rows for batch in answer.batches)
+        return PageResult(answer.batches, page.next_offset(kept))
 
 
 class ForgetsTheCursor(ToyCursorAdapter):
-    """Never records the continuation token, so only the first page is read."""
+    """Drops the continuation token, so only the first page is read."""
 
-    def next_page(self, page: Page, returned: int) -> Page | None:
+    def _next(self, page: Page, sent: int, token: str | None) -> Page | None:
         return None
+
+
+class OffsetsUnderACursor(ToyCursorAdapter):
+    """Declares cursor paging but names its next page by offset (the API ignores it)."""
+
+    def _next(self, page: Page, sent: int, token: str | None) -> Page | None:
+        return page.next_offset(sent)
 
 
 class BareErrors(ToyAdapter):
@@ -169,6 +179,7 @@ BROKEN = [
     (OverlappingPages, "paging_returns_each_record_once"),
     (TrustsReturnedCount, "paging_returns_each_record_once"),
     (ForgetsTheCursor, "paging_returns_each_record_once"),
+    (OffsetsUnderACursor, "paging_returns_each_record_once"),
     (BareErrors, "errors_are_typed"),
     (RetriesItself, "errors_are_typed"),
     (LeaksTheToken, "no_secrets_in_messages"),
@@ -202,8 +213,8 @@ def test_every_check_is_proven_able_to_fail() -> None:
 def test_a_declaration_naming_no_canonical_field_fails() -> None:
     class Typo(ToyAdapter):
         capabilities = Capabilities(
-            True, True, {"modality": frozenset(["=", "IN"]), "modaltiy": frozenset(["LIKE"])},
-            PagingStyle.OFFSET, 50,
+            harvest=True, live_search=True, paging=PagingStyle.OFFSET, max_page_size=50,
+            pushdown={"modality": frozenset(["=", "IN"]), "modaltiy": frozenset(["LIKE"])},
         )  # fmt: skip
 
     failures = failed(Typo)
@@ -214,8 +225,9 @@ def test_a_declaration_naming_no_canonical_field_fails() -> None:
 def test_a_long_in_list_beyond_max_values_must_stay_residual() -> None:
     class Limited(ToyAdapter):
         capabilities = Capabilities(
-            True, True, {"modality": frozenset(["=", "IN"])}, PagingStyle.OFFSET, 50, max_values=2
-        )
+            harvest=True, live_search=True, pushdown={"modality": frozenset(["=", "IN"])},
+            paging=PagingStyle.OFFSET, max_page_size=50, max_values=2,
+        )  # fmt: skip
 
     assert set(failed(Limited)) == {"capabilities_are_honoured"}
 

@@ -24,7 +24,7 @@ from adapters.sdk import (
     In,
     Node,
     Page,
-    Pager,
+    PageResult,
     PagingStyle,
     SourceSettings,
     TerminalSourceError,
@@ -130,7 +130,6 @@ class ToyAdapter(HttpAdapter):
     def __init__(self, settings: SourceSettings) -> None:
         super().__init__(settings)
         self.base = (settings.url or BASE).rstrip("/")
-        self.pager = Pager(self.capabilities.paging)
 
     def _pushable(self, node: Node) -> bool:
         if not isinstance(node, Compare | In) or not pushable_by(self.capabilities)(node):
@@ -147,15 +146,14 @@ class ToyAdapter(HttpAdapter):
             description += f"; the hub applies {to_json(residual)}"
         return Translation({"params": params}, residual, description)
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         items, token = await self._page(translation.native["params"], page)
-        self.pager.answered(page, len(items), token)
         batch = self._batch(items)
-        if batch.num_rows:
-            yield batch
+        return PageResult([batch] if batch.num_rows else [], self._next(page, len(items), token))
 
-    def next_page(self, page: Page, returned: int) -> Page | None:
-        return self.pager.next_page(page, returned)
+    def _next(self, page: Page, sent: int, token: str | None) -> Page | None:
+        """The page after `page`, from what the API sent: its row count (offset paging)."""
+        return page.next_offset(sent)
 
     def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         return walk_pages(self, self.translate(MATCH_ALL))
@@ -196,6 +194,9 @@ class ToyCursorAdapter(ToyAdapter):
 
     def _paging_params(self, page: Page) -> dict[str, str]:
         return {"limit": str(page.size), **({"cursor": page.token} if page.token else {})}
+
+    def _next(self, page: Page, sent: int, token: str | None) -> Page | None:
+        return page.next_cursor(token)
 
 
 def _values(node: Compare | In) -> tuple[Value, ...]:

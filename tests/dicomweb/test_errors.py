@@ -26,7 +26,7 @@ def adapter(url: str, **options: Any) -> DicomwebAdapter:
 
 async def first_page(source: DicomwebAdapter) -> int:
     try:
-        batches = [b async for b in source.search(source.translate(MATCH_ALL), Page(size=5))]
+        batches = (await source.search(source.translate(MATCH_ALL), Page(size=5))).batches
         return sum(b.num_rows for b in batches)
     finally:
         await source.aclose()
@@ -155,9 +155,7 @@ def test_study_attributes_are_joined_when_a_server_leaves_them_out() -> None:
         try:
             plan = source.translate(MATCH_ALL)
             return [
-                r
-                for b in [b async for b in source.search(plan, Page(size=5))]
-                for r in b.to_pylist()
+                r for b in (await source.search(plan, Page(size=5))).batches for r in b.to_pylist()
             ]
         finally:
             await source.aclose()

@@ -96,9 +96,9 @@ async def fetch_all(source: DicomwebAdapter, node: Node, size: int = 1000) -> li
     page: Page | None = Page(size=size)
     try:
         while page is not None:
-            batches = [b async for b in source.search(translation, page)]
-            rows += [r for b in batches for r in b.to_pylist()]
-            page = source.next_page(page, sum(b.num_rows for b in batches))
+            answer = await source.search(translation, page)
+            rows += [r for b in answer.batches for r in b.to_pylist()]
+            page = answer.next_page
     finally:
         await source.aclose()
     residual = translation.residual
@@ -144,7 +144,8 @@ def test_pushdown_is_done_by_the_server(orthanc: str) -> None:
         source = adapter(orthanc)
         translation = source.translate(parse_filter({"=": {"modality": "PT"}}))
         try:
-            return sum([b.num_rows async for b in source.search(translation, Page(size=100))])
+            answer = await source.search(translation, Page(size=100))
+            return sum(b.num_rows for b in answer.batches)
         finally:
             await source.aclose()
 
@@ -234,7 +235,7 @@ def test_rechecked_prefilters_return_a_superset(orthanc: str, query: Any) -> Non
 
     async def raw() -> set[str]:
         try:
-            batches = [b async for b in source.search(translation, Page(size=100))]
+            batches = (await source.search(translation, Page(size=100))).batches
             return {r["series_uid"] for b in batches for r in b.to_pylist()}
         finally:
             await source.aclose()

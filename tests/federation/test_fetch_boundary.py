@@ -1,7 +1,8 @@
 """A fetch never raises: whatever the plugin adapter raises becomes that source's status.
 
 The installed `buggy` plugin adapter (tests/plugins/buggy_adapter), driven through
-`SourceFetcher` directly: a bug in `search`, in `next_page` or a pydantic ValidationError
+`SourceFetcher` directly: a bug in `search`, in working out the next page or a pydantic
+ValidationError
 is a terminal `error` with a generic message (records already sent are dropped) and a
 failure for the breaker; a typed `AdapterError` keeps its message; cancellation is the one
 thing that propagates.
@@ -10,13 +11,11 @@ thing that propagates.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pyarrow as pa
 import pytest
 from buggy_adapter import INTERNAL_DETAIL, BuggyAdapter
 
-from adapters.spi import Page, SourceSettings, TerminalSourceError, Translation
+from adapters.spi import Page, PageResult, SourceSettings, TerminalSourceError, Translation
 from hub.federation.fetch import FetchResult, SourceFetcher
 from hub.federation.status import SourceState
 from hub.observability.context import REQUEST_ID
@@ -24,19 +23,20 @@ from schema.filters import MATCH_ALL
 
 
 class PagedBuggy(BuggyAdapter):
-    """The plugin, paged: page one arrives, then `next_page` or page two breaks."""
+    """The plugin, paged: page one arrives, then its continuation or page two breaks."""
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         if page.offset and self._fails_in("second-page"):
             SourceSettings.model_validate({"name": INTERNAL_DETAIL})  # a ValidationError
         if page.offset and self._fails_in("typed"):
             raise TerminalSourceError(f"{self.name}: the server refused page two")
-        yield self._batch()
+        batch = self._batch()
+        return PageResult([batch], self._after(page, batch.num_rows))
 
-    def next_page(self, page: Page, returned: int) -> Page | None:
+    def _after(self, page: Page, sent: int) -> Page | None:
         if self._fails_in("next_page"):
             raise IndexError(f"cursor beyond {INTERNAL_DETAIL}")
-        return Page(size=page.size, offset=page.offset + returned) if not page.offset else None
+        return Page(size=page.size, offset=page.offset + sent) if not page.offset else None
 
 
 def fetch(
@@ -79,11 +79,9 @@ def test_the_healthy_plugin_answers() -> None:
 
 def test_cancellation_still_propagates() -> None:
     class Hanging(BuggyAdapter):
-        async def search(
-            self, translation: Translation, page: Page
-        ) -> AsyncIterator[pa.RecordBatch]:
+        async def search(self, translation: Translation, page: Page) -> PageResult:
             await asyncio.sleep(60)
-            yield self._batch()
+            return PageResult([self._batch()])
 
     fetcher = SourceFetcher(Hanging(SourceSettings(name="h", adapter="buggy", mode="live")))
 

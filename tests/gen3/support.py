@@ -32,9 +32,9 @@ async def _walk(source: Gen3Adapter, translation: Translation, size: int) -> lis
     page: Page | None = Page(size=size)
     try:
         while page is not None:
-            batch_rows = [r async for b in source.search(translation, page) for r in b.to_pylist()]
-            rows += batch_rows
-            page = source.next_page(page, len(batch_rows))
+            answer = await source.search(translation, page)
+            rows += [r for b in answer.batches for r in b.to_pylist()]
+            page = answer.next_page
     finally:
         await source.aclose()
     return rows

@@ -129,10 +129,13 @@ def test_midrc_translation(query: Any, pushed: Any, residual: Any) -> None:
 
 def test_capabilities_follow_the_field_map() -> None:
     bih, midrc = adapter("bih").capabilities, adapter("midrc").capabilities
-    assert not bih.supports("age", ">=") and midrc.supports("age", ">=")
-    assert not bih.supports("collection", "=") and bih.supports("modality", "EXCLUDES")
-    assert not adapter("bih", license="CC BY 4.0").capabilities.supports("license", "=")
-    assert adapter("bih", missing_data_alias="").capabilities.supports("sex", "is_missing") is False
+    assert not bih.pushes_down_exactly("age", ">=") and midrc.pushes_down_exactly("age", ">=")
+    assert not bih.pushes_down_exactly("collection", "=")
+    assert bih.pushes_down_exactly("modality", "EXCLUDES")
+    licensed = adapter("bih", license="CC BY 4.0").capabilities
+    assert not licensed.pushes_down_exactly("license", "=")
+    no_alias = adapter("bih", missing_data_alias="").capabilities
+    assert no_alias.pushes_down_exactly("sex", "is_missing") is False
 
 
 def test_bad_configuration_is_terminal() -> None:

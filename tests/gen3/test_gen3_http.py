@@ -66,9 +66,9 @@ def test_a_page_inside_the_window_never_downloads() -> None:
 
         async def one() -> int:
             page = Page(size=1000, offset=9000)  # ends exactly at the window
-            batches = [b async for b in source.search(source.translate(MATCH_ALL), page)]
-            n: int = sum(b.num_rows for b in batches)
-            assert source.next_page(page, n) == Page(size=1000, offset=10_000)
+            answer = await source.search(source.translate(MATCH_ALL), page)
+            n: int = sum(b.num_rows for b in answer.batches)
+            assert answer.next_page == Page(size=1000, offset=10_000)
             await source.aclose()
             return n
 
@@ -95,7 +95,7 @@ def _search_twice(source: Gen3Adapter) -> None:
         try:
             for _ in range(2):
                 t = source.translate(parse_filter({"=": {"modality": "CT"}}))
-                _ = [b async for b in source.search(t, Page(size=50))]
+                _ = await source.search(t, Page(size=50))
             await source.count(source.translate(MATCH_ALL))
         finally:
             await source.aclose()
@@ -167,7 +167,7 @@ def _failure(
 
         async def go() -> None:
             try:
-                _ = [b async for b in source.search(translation, Page(size=10))]
+                _ = await source.search(translation, Page(size=10))
             finally:
                 await source.aclose()
 
@@ -283,7 +283,7 @@ def test_a_missing_credentials_variable_names_only_the_variable(
     source = adapter("bih", credentials_env="NO_SUCH_KEY")
 
     async def go() -> None:
-        _ = [b async for b in source.search(source.translate(MATCH_ALL), Page(size=1))]
+        _ = await source.search(source.translate(MATCH_ALL), Page(size=1))
 
     with respx.mock(), pytest.raises(TerminalSourceError, match="NO_SUCH_KEY is empty"):
         asyncio.run(go())

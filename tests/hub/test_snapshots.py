@@ -38,7 +38,7 @@ async def main(data_dir: str, marker: str) -> None:
     translation = adapter.translate(parse_filter({"IN": {"collection": ["tcga_luad"]}}))
 
     async def batches():
-        async for batch in adapter.search(translation, Page(size=1_000_000)):
+        for batch in (await adapter.search(translation, Page(size=1_000_000))).batches:
             yield batch
             Path(marker).touch()  # the batch is written: kill me now
             await asyncio.sleep(3600)

@@ -16,6 +16,7 @@ from adapters.spi import (
     Adapter,
     Capabilities,
     Page,
+    PageResult,
     SourceSettings,
     TerminalSourceError,
     TransientSourceError,
@@ -40,10 +41,13 @@ class Recorder(Adapter):
     def translate(self, node: Node) -> Translation:
         return Translation({"match_all": node == MATCH_ALL}, None, "everything")
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         self.asked.append((translation.native, page))
-        async for batch in self._batches():
-            yield batch
+        stream = self._batches()
+        try:
+            return PageResult([await anext(stream)])
+        finally:
+            await stream.aclose()
 
     async def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         self.asked.append(("harvest", None))

@@ -44,9 +44,9 @@ async def _collect(source: TciaAdapter, node: Any) -> list[Record]:
     try:
         translation = source.translate(node)
         page = Page(size=1000)
-        rows = [r async for b in source.search(translation, page) for r in b.to_pylist()]
-        assert source.next_page(page, len(rows)) is None  # NBIA does not page
-        return rows
+        answer = await source.search(translation, page)
+        assert answer.next_page is None  # NBIA does not page
+        return [r for b in answer.batches for r in b.to_pylist()]
     finally:
         await source.aclose()
 
@@ -222,7 +222,7 @@ def test_patient_studies_are_batched_and_cached(
         try:
             for _ in range(2):
                 t = source.translate(parse_filter({"=": {"collection": "acrin_nsclc_fdg_pet"}}))
-                _ = [b async for b in source.search(t, Page())]
+                _ = await source.search(t, Page())
         finally:
             await source.aclose()
 

@@ -17,6 +17,7 @@ from adapters.sdk import (
     Capabilities,
     Node,
     Page,
+    PageResult,
     PagingStyle,
     SeriesRecord,
     Translation,
@@ -41,10 +42,10 @@ class BuggyAdapter(Adapter):
             raise KeyError(f"no mapping for {INTERNAL_DETAIL}")
         return Translation(native={"table": "series"}, residual=node, description="every row")
 
-    async def search(self, translation: Translation, page: Page) -> AsyncIterator[pa.RecordBatch]:
+    async def search(self, translation: Translation, page: Page) -> PageResult:
         if self._fails_in("search"):
             raise ValueError(f"cannot read {INTERNAL_DETAIL}")
-        yield self._batch()
+        return PageResult([self._batch()])
 
     async def harvest(self) -> AsyncIterator[pa.RecordBatch]:
         yield self._batch()
