@@ -31,7 +31,8 @@ def hub_url(small_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     shutil.copytree(small_data_dir, data_dir)
     port = free_port()
     app = create_app(hub_config(data_dir))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="hub-server")
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -30,7 +30,13 @@ def free_port() -> int:
 def serve(config: HubConfig, startup_s: float = 30.0) -> Iterator[str]:
     """Serve a hub built from `config`; yields its base URL and stops it on exit."""
     server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=free_port(), log_level="warning")
+        uvicorn.Config(
+            create_app(config),
+            host="127.0.0.1",
+            port=free_port(),
+            log_level="warning",
+            log_config=None,  # its loggers propagate: pytest captures them with the hub's
+        )
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
