@@ -28,6 +28,8 @@ from schema.filters import parse_filter
 from tests.security.grouped import GroupedReference
 from tests.workers import built_once
 
+pytest_plugins = ["tests.fuzz.tally", "tests.web.artifacts"]  # summaries the controller writes
+
 SMALL_COLLECTIONS = [
     "ccdi_mci",
     "bonemarrowwsi_pediatricleukemia",
