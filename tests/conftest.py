@@ -22,13 +22,16 @@ from adapters.spi import Page, SourceSettings
 from hub.config import HubConfig, HubSettings
 from hub.index.build import build_generation
 from hub.index.snapshots import SnapshotStore
-from hub.observability.logs import divert_uncaptured, hub_handler
 from hub.service import Hub
 from schema.filters import parse_filter
 from tests.security.grouped import GroupedReference
 from tests.workers import built_once
 
-pytest_plugins = ["tests.fuzz.tally", "tests.web.artifacts"]  # summaries the controller writes
+pytest_plugins = [  # loaded by the xdist controller too: these write the run's summary
+    "tests.quiet_logs",
+    "tests.fuzz.tally",
+    "tests.web.artifacts",
+]
 
 SMALL_COLLECTIONS = [
     "ccdi_mci",
@@ -40,42 +43,6 @@ SMALL_COLLECTIONS = [
     "tcga_luad",
     "tcga_brca",
 ]
-
-
-UNCAPTURED_LOG = "logged-outside-tests.log"
-"""Per worker, under its base temp dir: hub log lines no test's capture was there to hold."""
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _uncaptured_logs(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """Keep the hub's JSON lines off pytest's progress output.
-
-    A server thread logs a request's access line after its client has the answer, so the
-    test may be over and pytest writing its dots: such lines go to a file instead (listed
-    in the summary of a failing run). Lines logged during a test stay in its capture."""
-    if request.config.getoption("capture") == "no":  # `-s`: the caller wants to see them
-        yield
-        return
-    with (tmp_path_factory.getbasetemp() / UNCAPTURED_LOG).open("a") as sink:
-        divert_uncaptured(sink)
-        try:
-            yield
-        finally:
-            handler = hub_handler()
-            if handler is not None:
-                handler.flush()
-            divert_uncaptured(None)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
-    if exitstatus == 0:
-        return
-    base = terminalreporter.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
-    logs = [p for p in (base / UNCAPTURED_LOG, *base.glob(f"*/{UNCAPTURED_LOG}")) if p.exists()]
-    for path in (p for p in logs if p.stat().st_size):
-        terminalreporter.write_line(f"hub log lines logged between tests: {path}")
 
 
 def hub_config(data_dir: Path) -> HubConfig:

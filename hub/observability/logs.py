@@ -243,11 +243,13 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def divert_uncaptured(stream: TextIO | None) -> None:
+def divert_uncaptured(stream: TextIO | None) -> TextIO | None:
     """Test runs: send lines logged while no test captures output (a server thread that
     logs its access line after the test has its answer, a session fixture's teardown) to
-    `stream` rather than onto the runner's progress output. None restores the default."""
-    _Stderr.uncaptured = stream
+    `stream` rather than onto the runner's progress output. None restores the default;
+    returns the previous diversion."""
+    previous, _Stderr.uncaptured = _Stderr.uncaptured, stream
+    return previous
 
 
 def hub_handler() -> HubLogHandler | None:
