@@ -11,6 +11,8 @@ put); a listener thread formats and writes them, so a slow stderr never stalls t
 event loop. `configure_logging` installs it on the root logger once per process (later
 calls adjust the level, format and secrets); `uvicorn_log_config` gives uvicorn the
 same handler, so its own lines are JSON too and its access log is replaced by the hub's.
+Each line goes to the `sys.stderr` of the moment it was logged; test runs use
+`divert_uncaptured` to keep lines logged between tests off the runner's output.
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ import orjson
 
 from adapters.http import REQUEST_ID
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "scrub", "uvicorn_log_config"]
+__all__ = [
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "divert_uncaptured",
+    "scrub",
+    "uvicorn_log_config",
+]
 
 LogFormat = Literal["json", "text"]
 QUIET_LOGGERS = ("httpx", "httpcore")
