@@ -9,6 +9,7 @@ takes about a minute, once per test session.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,13 @@ from hub.index.snapshots import SnapshotStore
 from hub.service import Hub
 from schema.filters import parse_filter
 from tests.security.grouped import GroupedReference
+from tests.workers import built_once
+
+pytest_plugins = [  # loaded by the xdist controller too: these write the run's summary
+    "tests.quiet_logs",
+    "tests.fuzz.tally",
+    "tests.web.artifacts",
+]
 
 SMALL_COLLECTIONS = [
     "ccdi_mci",
@@ -54,11 +62,17 @@ async def _harvest_subset(data_dir: Path, collections: list[str]) -> None:
     await adapter.aclose()
 
 
-@pytest.fixture(scope="session")
-def small_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("small-hub")
+def _build_small(data_dir: Path) -> None:
     asyncio.run(_harvest_subset(data_dir, SMALL_COLLECTIONS))
     build_generation(data_dir / "index", SnapshotStore(data_dir).all(), {"idc": 100})
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This worker's own copy (tests may write under it) of the run's one small build."""
+    built = built_once(tmp_path_factory, "small-hub", _build_small)
+    data_dir = tmp_path_factory.mktemp("small-hub")
+    shutil.copytree(built, data_dir, dirs_exist_ok=True)
     return data_dir
 
 
@@ -69,13 +83,16 @@ def small_hub(small_data_dir: Path) -> Iterator[Hub]:
     asyncio.run(hub.aclose())
 
 
-@pytest.fixture(scope="session")
-def full_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("full-hub")
+def _build_full(data_dir: Path) -> None:
     hub = Hub(hub_config(data_dir))
     asyncio.run(hub.harvest())
     asyncio.run(hub.aclose())
-    return data_dir
+
+
+@pytest.fixture(scope="session")
+def full_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full corpus, built once per run and shared by the workers (read it only)."""
+    return built_once(tmp_path_factory, "full-hub", _build_full)
 
 
 @pytest.fixture(scope="session")

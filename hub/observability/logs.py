@@ -11,6 +11,8 @@ put); a listener thread formats and writes them, so a slow stderr never stalls t
 event loop. `configure_logging` installs it on the root logger once per process (later
 calls adjust the level, format and secrets); `uvicorn_log_config` gives uvicorn the
 same handler, so its own lines are JSON too and its access log is replaced by the hub's.
+Each line goes to the `sys.stderr` of the moment it was logged; test runs use
+`divert_uncaptured` to keep lines logged between tests off the runner's output.
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ import orjson
 
 from adapters.http import REQUEST_ID
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "scrub", "uvicorn_log_config"]
+__all__ = [
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "divert_uncaptured",
+    "scrub",
+    "uvicorn_log_config",
+]
 
 LogFormat = Literal["json", "text"]
 QUIET_LOGGERS = ("httpx", "httpcore")
@@ -128,7 +137,14 @@ def _iso(created: float) -> str:
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever `sys.stderr` is now (test runners swap it)."""
+    """Writes each record to the `sys.stderr` of the moment it was logged.
+
+    Test runners swap `sys.stderr` per test, and the listener thread writes a little
+    later: by then the runner may have put the terminal back, so a line resolved at
+    write time would land between its progress dots instead of in the test's capture."""
+
+    uncaptured: TextIO | None = None
+    """Where lines logged onto the process's own stderr go instead (None: there)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
@@ -140,6 +156,18 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
     @stream.setter
     def stream(self, _value: TextIO) -> None:
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream: TextIO | None = getattr(record, "_stderr", None)
+        if stream is None or stream.closed:  # that capture has ended since
+            stream = sys.stderr
+        if stream is sys.__stderr__ and self.uncaptured is not None:
+            stream = self.uncaptured
+        try:
+            stream.write(self.format(record) + self.terminator)
+            stream.flush()
+        except Exception:
+            self.handleError(record)
 
 
 class HubLogHandler(QueueHandler):
@@ -171,6 +199,7 @@ class HubLogHandler(QueueHandler):
             record.exc_info = None
         if getattr(record, "request_id", None) is None:
             record.request_id = REQUEST_ID.get()
+        record._stderr = sys.stderr  # where the line belongs, see `_Stderr`
         return record
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -221,6 +250,15 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+
+
+def divert_uncaptured(stream: TextIO | None) -> TextIO | None:
+    """Test runs: send lines logged while no test captures output (a server thread that
+    logs its access line after the test has its answer, a session fixture's teardown) to
+    `stream` rather than onto the runner's progress output. None restores the default;
+    returns the previous diversion."""
+    previous, _Stderr.uncaptured = _Stderr.uncaptured, stream
+    return previous
 
 
 def hub_handler() -> HubLogHandler | None:

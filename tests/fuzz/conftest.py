@@ -1,14 +1,14 @@
 """Fuzzing fixtures: an app over a copy of the small corpus, and a tally of every case run.
 
 Every fuzz test records each case it sends (hypothesis example, schemathesis call) with
-the HTTP status or outcome it got; at the end of the session the tally is printed, so a
-run states "N cases, zero 5xx" in numbers rather than by the absence of a failure.
+the HTTP status or outcome it got; at the end of the run the tally (tests/fuzz/tally.py,
+added up over the xdist workers) is printed, so a run states "N cases, zero 5xx" in
+numbers rather than by the absence of a failure.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,46 +21,12 @@ from hub.config import HubConfig
 from hub.security.audit import AuditSettings
 from hub.security.limits import LimitsSettings
 from tests.conftest import hub_config
-
-
-class Tally:
-    """Cases per fuzz target and outcome ('2xx', '4xx', '5xx', 'FilterError', ...)."""
-
-    def __init__(self) -> None:
-        self.cases: Counter[tuple[str, str]] = Counter()
-
-    def record(self, target: str, outcome: int | str) -> None:
-        if isinstance(outcome, int):
-            outcome = f"{outcome // 100}xx"
-        self.cases[(target, outcome)] += 1
-
-    def lines(self) -> list[str]:
-        targets = sorted({t for t, _ in self.cases})
-        out = []
-        for target in targets:
-            outcomes = {o: n for (t, o), n in sorted(self.cases.items()) if t == target}
-            total = sum(outcomes.values())
-            detail = ", ".join(f"{o}: {n}" for o, n in outcomes.items())
-            out.append(f"{target}: {total} cases ({detail})")
-        total = sum(self.cases.values())
-        server_errors = sum(n for (_, o), n in self.cases.items() if o == "5xx")
-        out.append(f"fuzzing total: {total} cases, {server_errors} with a 5xx answer")
-        return out
-
-
-TALLY = Tally()
+from tests.fuzz.tally import TALLY, Tally
 
 
 @pytest.fixture(scope="session")
 def tally() -> Tally:
     return TALLY
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if TALLY.cases:
-        terminalreporter.section("fuzzing cases")
-        for line in TALLY.lines():
-            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import hub_config
+from tests.web.artifacts import ARTIFACTS
 from tests.web.browser import BrowserMissing, launch, require
 from tests.web.server import serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
-
-ARTIFACTS = Path(__file__).parent / "artifacts"
-"""Screenshots of the main states (ignored by git)."""
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +70,3 @@ def page(browser: Browser, hub_url: str) -> Iterator[Page]:
     page.context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
 
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    shots = sorted(ARTIFACTS.glob("*.png")) if ARTIFACTS.is_dir() else []
-    if shots:
-        terminalreporter.write_line(f"cohort page screenshots ({len(shots)}): {ARTIFACTS}")

@@ -19,22 +19,30 @@ from hub.api import create_app
 from hub.config import HubConfig
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free loopback port, handed to uvicorn as is: no other process
+    (another xdist worker) can take the port between choosing it and serving on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @contextmanager
 def serve(config: HubConfig, startup_s: float = 30.0) -> Iterator[str]:
     """Serve a hub built from `config`; yields its base URL and stops it on exit."""
+    sock = loopback_socket()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=free_port(), log_level="warning")
+        uvicorn.Config(
+            create_app(config),
+            log_level="warning",
+            log_config=None,  # its loggers propagate: pytest captures them with the hub's
+        )
     )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
+    )
     thread.start()
-    url = f"http://127.0.0.1:{server.config.port}"
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     deadline = time.monotonic() + startup_s
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
@@ -46,3 +54,4 @@ def serve(config: HubConfig, startup_s: float = 30.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
