@@ -195,6 +195,15 @@ class SourceFetcher:
             metrics.observe_fetch(name, SourceState.ERROR, 0.0, 0, 0)
             return FetchResult(name, SourceState.ERROR, message=message)
 
+    def translate_quietly(self, node: Node) -> Translation | FetchResult:
+        """`translate` for a listing (`explain`, `sources`): the same containment, but no
+        breaker count and no fetch metrics, since nothing is asked."""
+        try:
+            return self.adapter.translate(node)
+        except Exception:
+            message = self._internal("translate")
+            return FetchResult(self.adapter.name, SourceState.ERROR, message=message)
+
     def _internal(self, step: str) -> str:
         """Log the exception being handled with its traceback; the generic message for it."""
         name = self.adapter.name

@@ -119,18 +119,27 @@ class Planner:
         translation it would be asked with (None when it would not be asked)."""
         with self._swap:
             fetcher = self.fetchers.get(adapter.name)
-        way, translation = self._route(adapter.name, adapter, fetcher, node)
+        way, translation = self._route(adapter.name, adapter, fetcher, node, asking=False)
         return way, None if isinstance(translation, FetchResult) else translation
 
     def _route(
-        self, name: str, adapter: Adapter, fetcher: SourceFetcher | None, node: Node
+        self,
+        name: str,
+        adapter: Adapter,
+        fetcher: SourceFetcher | None,
+        node: Node,
+        asking: bool = True,
     ) -> tuple[Route, Translation | FetchResult | None]:
+        """The route and the translation; only when `asking` (a question, not a listing)
+        does a failed translate count for the breaker and the metrics."""
         settings, capabilities = adapter.settings, adapter.capabilities
         circuit = fetcher.breaker.state if fetcher is not None else "closed"
         way = route(settings, capabilities, node, circuit=circuit)
         if way.kind is RouteKind.EXCLUDED:  # not even translated: nothing of it is wanted
             return way, None
-        translation = fetcher.translate(node) if fetcher is not None else adapter.translate(node)
+        if fetcher is None:
+            return way, adapter.translate(node)
+        translation = fetcher.translate(node) if asking else fetcher.translate_quietly(node)
         if isinstance(translation, FetchResult):  # its translate failed, or its circuit is open
             return way, translation
         if self._fresh_until.get(_cache_key(name, translation), 0.0) > time.monotonic():

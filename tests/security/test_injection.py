@@ -119,12 +119,20 @@ def idc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdcAdapter]:
     asyncio.run(adapter.aclose())
 
 
-async def _uids(batches: Any) -> set[str]:
-    return {uid async for batch in batches for uid in batch.column("series_uid").to_pylist()}
+async def _batches(answer: Any) -> list[Any]:
+    """The batches of a harvest (an async iterator) or of one page's search (a PageResult)."""
+    if hasattr(answer, "__aiter__"):
+        return [batch async for batch in answer]
+    return list((await answer).batches)
 
 
-async def _collect(batches: Any) -> list[Record]:
-    return [row async for batch in batches for row in batch.to_pylist()]
+async def _uids(answer: Any) -> set[str]:
+    batches = await _batches(answer)
+    return {uid for batch in batches for uid in batch.column("series_uid").to_pylist()}
+
+
+async def _collect(answer: Any) -> list[Record]:
+    return [row for batch in await _batches(answer) for row in batch.to_pylist()]
 
 
 @pytest.fixture(scope="module")
