@@ -29,6 +29,7 @@ from hub.api.rest_export import router as export_router
 from hub.api.spread import SpreadConnections
 from hub.config import LIVE_THREADS, HubConfig, load_config
 from hub.observability import metrics
+from hub.observability.asgi import HttpMiddleware, TrackedSend
 from hub.observability.logs import configure_logging
 from hub.observability.middleware import ObservabilityMiddleware
 from hub.observability.trim import freeze_startup_objects, start_trimming
@@ -48,17 +49,14 @@ class BodyTooLarge(Exception):
     """Raised from `receive` so the endpoint stops reading; turned into a 413 below."""
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """ASGI middleware: 413 for bodies over `limit`, whether declared or streamed."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and not declared.isdigit():
             bad = JSONResponse({"error": "Content-Length is not a number"}, status_code=400)
@@ -68,7 +66,7 @@ class BodyLimit:
             await _too_large(self.limit)(scope, receive, send)
             return
         seen = 0
-        started = False
+        tracked = TrackedSend(send)
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -79,15 +77,10 @@ class BodyLimit:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
             await _too_large(self.limit)(scope, receive, send)
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from hub.observability.asgi import HttpMiddleware
 from hub.security.auth import Authenticator, AuthError, authz_resources
 from hub.security.identity import ANONYMOUS, Caller
 from hub.service import Hub
@@ -41,16 +42,10 @@ def unauthorized(error: AuthError) -> JSONResponse:
     )
 
 
-class AuthMiddleware:
+class AuthMiddleware(HttpMiddleware):
     """Authenticates each HTTP request with `app.state.authenticator` (set at startup)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = [v for k, v in scope["headers"] if k == b"authorization"]
         state = scope.setdefault("state", {})
         state["caller"] = ANONYMOUS

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from hub.observability.asgi import HttpMiddleware, TrackedSend
 from hub.observability.context import current_request_id
 from schema.errors import internal_message
 
@@ -27,30 +28,18 @@ def internal_error(log: logging.Logger, what: str) -> JSONResponse:
     return JSONResponse(body, status_code=500)
 
 
-class InternalErrors:
+class InternalErrors(HttpMiddleware):
     """ASGI middleware, just inside the one that sets the request id: an exception that no
     route turned into an answer becomes `internal_error`'s generic 500 (with the request id
     in the body and the header), instead of reaching the server's own error page. Once a
     response has started it can only be cut short: it is logged and raised on."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
-            if started:
+            if tracked.started:
                 log.exception("%s %s failed while answering", scope["method"], scope["path"])
                 raise
             response = internal_error(log, f"{scope['method']} {scope['path']}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from hub.observability.asgi import HttpMiddleware
 from hub.observability.context import REQUEST_ID, request_id_from
 from hub.observability.metrics import http_duration, http_requests
 from hub.security.identity import caller_of
@@ -40,17 +41,11 @@ def route_of(scope: Scope) -> str:
     return next((p for p in API_PREFIXES if asked == p or asked.startswith(p + "/")), "unmatched")
 
 
-class ObservabilityMiddleware:
+class ObservabilityMiddleware(HttpMiddleware):
     """Sets the request id (header in, contextvar, header out), times the request,
     counts it by route and status, and logs one access line when it is answered."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         given = None
         for name, value in scope["headers"]:
