@@ -158,13 +158,15 @@ def sources(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List configured sources, their capabilities and last harvest."""
     hub = _hub(_config(config, data_dir))
     table = Table(
-        "source", "adapter", "mode", "access", "status", "series", "harvested", "data version"
+        "source", "adapter", "mode", "route", "access", "status", "series", "harvested",
+        "data version",
     )
     for s in hub.sources():
         table.add_row(
             s.name,
             s.adapter,
             s.mode,
+            s.route or "-",
             s.access,
             s.status,
             f"{s.series:,}" if s.series is not None else "-",

@@ -64,6 +64,7 @@ def test_harvest_then_sources_and_query(small_config: Path) -> None:
 
     result = runner.invoke(app, ["sources", "--config", str(small_config)])
     assert result.exit_code == 0 and "idc" in result.output and "ready" in result.output
+    assert "route" in result.output and "index" in result.output  # how questions reach it
 
     result = runner.invoke(
         app, ["query", "{}", "--config", str(small_config), "--facet", "collection", "--size", "5"]
