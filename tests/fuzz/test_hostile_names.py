@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from hub.api.encoding import dumps
 from hub.api.graphql_schema import INTERNAL_ERROR
 from hub.api.rest_export import PARAMS
+from schema.filters import MAX_STRING
 from schema.record import FIELDS
 from tests.fuzz.conftest import Tally
 from tests.schema.test_filters_fuzz import ALL_OPS
@@ -124,6 +125,7 @@ SLOTS = ["field", "operator", "value", "search", "fields", "h", "s", "after", "t
 @example("nonexistent\ud800", "field", True)
 @example("\ud800", "fields", False)
 @example("\ud800", "s", True)
+@example("x" * (MAX_STRING + 1), "value", False)  # refused with the limit, not answered
 def test_graphql_post_and_get(
     fuzz_client: TestClient, tally: Tally, name: str, slot: str, get: bool
 ) -> None:
@@ -137,9 +139,9 @@ def test_graphql_post_and_get(
             "/graphql", content=body.encode(), headers={"content-type": "application/json"}
         )
     answer = check(response, tally, f"hostile names: graphql {'GET' if get else 'POST'}")
-    if slot == "value":  # a hostile value is a value like any other: answered
+    if slot == "value" and len(name) <= MAX_STRING:  # a value like any other: answered
         assert answer.get("data") and "errors" not in answer, answer
-    elif slot != "t" and (slot != "after" or name):  # free text, and no cursor, are valid
+    elif slot == "value" or (slot != "t" and (slot != "after" or name)):  # oversized: refused
         refused(answer, response.status_code)
 
 
