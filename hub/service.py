@@ -41,7 +41,6 @@ Progress = Callable[[str, int, int | None], Any]
 
 
 @dataclass
-@dataclass
 class SourcePlan:
     source: str
     route: str

@@ -40,6 +40,7 @@ from adapters.spi import (
     TransientSourceError,
     Translation,
 )
+from hub.federation.route import circuit_open_message
 from hub.federation.status import SourceState
 from hub.observability import metrics, tracing
 from hub.observability.context import current_request_id
@@ -145,7 +146,7 @@ class SourceFetcher:
     async def _fetch(self, translation: Translation, deadline_s: float) -> FetchResult:
         name = self.adapter.name
         if not self.breaker.allows():
-            return FetchResult(name, SourceState.SKIPPED, message=_circuit_open(name))
+            return FetchResult(name, SourceState.SKIPPED, message=circuit_open_message(name))
         started = time.perf_counter()
         result = FetchResult(name, SourceState.OK)
 
@@ -176,13 +177,13 @@ class SourceFetcher:
             log.warning("source %s: %s (%s)", name, result.status, result.message)
         return result
 
-    def translate(self, node: Node) -> Translation | FetchResult:
+    def translate(self, node: Node, counted: bool = True) -> Translation | FetchResult:
         """The adapter's translation of `node`; when its translate raises, the `error`
-        result to report instead (nothing is asked). The breaker counts it as a failure."""
+        result to report instead (nothing is asked). `counted`: the failure counts for the
+        breaker and the fetch metrics, as when the source was to be asked; a listing
+        (`explain`, `sources`) asks nothing. Whether its circuit lets it be asked is the
+        route's to say (hub/federation/route.py), not this method's."""
         name = self.adapter.name
-        if self.breaker.state == "open":  # not even translated; half-open lets `_fetch` decide
-            metrics.observe_fetch(name, SourceState.SKIPPED, 0.0, 0, 0)
-            return FetchResult(name, SourceState.SKIPPED, message=_circuit_open(name))
         try:
             return self.adapter.translate(node)
         except Exception as exc:
@@ -191,18 +192,10 @@ class SourceFetcher:
                 log.warning("source %s: translate failed (%s)", name, message)
             else:
                 message = self._internal("translate")
-            self.breaker.record(False)
-            metrics.observe_fetch(name, SourceState.ERROR, 0.0, 0, 0)
+            if counted:
+                self.breaker.record(False)
+                metrics.observe_fetch(name, SourceState.ERROR, 0.0, 0, 0)
             return FetchResult(name, SourceState.ERROR, message=message)
-
-    def translate_quietly(self, node: Node) -> Translation | FetchResult:
-        """`translate` for a listing (`explain`, `sources`): the same containment, but no
-        breaker count and no fetch metrics, since nothing is asked."""
-        try:
-            return self.adapter.translate(node)
-        except Exception:
-            message = self._internal("translate")
-            return FetchResult(self.adapter.name, SourceState.ERROR, message=message)
 
     def _internal(self, step: str) -> str:
         """Log the exception being handled with its traceback; the generic message for it."""
@@ -242,10 +235,6 @@ class SourceFetcher:
                     )
                 return answer
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _circuit_open(name: str) -> str:
-    return f"{name} is failing; circuit breaker open"
 
 
 def _wait_honouring_retry_after(policy: RetryPolicy) -> Callable[[RetryCallState], float]:

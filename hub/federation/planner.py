@@ -130,17 +130,19 @@ class Planner:
         node: Node,
         asking: bool = True,
     ) -> tuple[Route, Translation | FetchResult | None]:
-        """The route and the translation; only when `asking` (a question, not a listing)
-        does a failed translate count for the breaker and the metrics."""
+        """The route and the translation; only when the source is to be asked (`asking`: a
+        question, not a listing) does a failed translate count for the breaker and metrics."""
         settings, capabilities = adapter.settings, adapter.capabilities
         circuit = fetcher.breaker.state if fetcher is not None else "closed"
         way = route(settings, capabilities, node, circuit=circuit)
         if way.kind is RouteKind.EXCLUDED:  # not even translated: nothing of it is wanted
             return way, None
+        if asking and way.kind is RouteKind.CIRCUIT_OPEN:  # nor is a failing source's
+            return way, None
         if fetcher is None:
             return way, adapter.translate(node)
-        translation = fetcher.translate(node) if asking else fetcher.translate_quietly(node)
-        if isinstance(translation, FetchResult):  # its translate failed, or its circuit is open
+        translation = fetcher.translate(node, counted=asking)
+        if isinstance(translation, FetchResult):  # its translate failed
             return way, translation
         if self._fresh_until.get(_cache_key(name, translation), 0.0) > time.monotonic():
             way = route(settings, capabilities, node, circuit=circuit, fresh=True)
@@ -170,7 +172,7 @@ class Planner:
                 state = way.state or SourceState.SKIPPED
                 statuses[name] = SourceStatus(name, state, way.message, 0.0)
                 if way.kind is RouteKind.CIRCUIT_OPEN:
-                    metrics.SOURCE_FETCHES.labels(name, "skipped").inc()
+                    metrics.observe_fetch(name, SourceState.SKIPPED, 0.0, 0, 0)
                 continue
             translations[name] = translation
             deadline = min(adapter.settings.timeout_s, self.deadline_s)

@@ -103,7 +103,7 @@ def route(
         if fresh:  # a fresh answer serves even while the source is failing
             return Route(name, RouteKind.CACHED, "answered from the cache")
         if circuit == "open":
-            return Route(name, RouteKind.CIRCUIT_OPEN, f"{name} is failing; circuit breaker open")
+            return Route(name, RouteKind.CIRCUIT_OPEN, circuit_open_message(name))
         return Route(name, RouteKind.LIVE, f"asked live (deadline {settings.timeout_s:g} s)")
     if snapshot is None:
         return Route(
@@ -113,6 +113,10 @@ def route(
         )
     when = f" (harvested {snapshot.harvested_at})" if snapshot.harvested_at else ""
     return Route(name, RouteKind.INDEX, f"answered from the index{when}")
+
+
+def circuit_open_message(name: str) -> str:
+    return f"{name} is failing; circuit breaker open"
 
 
 def is_live(settings: SourceSettings, capabilities: Capabilities) -> bool:
