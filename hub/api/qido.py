@@ -12,7 +12,6 @@ and the caller set no smaller `limit`, a `Warning: 299` header says so, as PS3.1
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
@@ -21,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.encoding import dumps
 from hub.api.encoding import error_response as _error
-from hub.api.errors import internal_error
 from hub.index.base import IndexNotReady
 from hub.qido.params import Level, QidoQuery, parse_qido
 from hub.qido.search import QidoAnswer, search_series, search_studies
@@ -29,7 +27,6 @@ from hub.security.identity import Caller, caller_of
 from hub.service import Hub
 from schema.errors import CallerError
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 MEDIA_TYPE = "application/dicom+json"
 MORE = "There are additional results that can be requested."
@@ -72,11 +69,8 @@ async def _search(
         return _error(str(exc), 503)
     except CallerError as exc:  # QidoError, and FilterError for values over the hub's limits
         return _error(str(exc), 400)
-    except Exception:
-        return internal_error(log, "QIDO-RS search")
     warnings = list(result.warnings)
     if result.more and query.capped:
         warnings.append(MORE)
     headers = {"Warning": ", ".join(f'299 imaging-hub "{w}"' for w in warnings)} if warnings else {}
     return Response(dumps(result.datasets), media_type=MEDIA_TYPE, headers=headers)
-

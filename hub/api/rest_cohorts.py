@@ -7,7 +7,6 @@ it was answered on (see `hub.saved_cohorts`); `/export?cohort=<id>` gives its ma
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,13 +15,11 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.encoding import error_response as _error
 from hub.api.encoding import json_response
-from hub.api.errors import internal_error
 from hub.index.base import IndexNotReady
 from hub.saved_cohorts import CohortNotFound, CohortStore
 from hub.service import Hub
 from schema.errors import CallerError
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["cohorts"])
 
 
@@ -65,6 +62,3 @@ async def _answer(work: Any, status: int = 200) -> Response:
         return _error(str(exc), 503)
     except CallerError as exc:  # FilterError, a malformed id
         return _error(str(exc), 400)
-    except Exception:
-        return internal_error(log, "saved cohort request")
-

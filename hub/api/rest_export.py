@@ -20,7 +20,6 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.encoding import error_response as _error
-from hub.api.errors import internal_error
 from hub.export import Export, prepare_export
 from hub.index.base import IndexNotReady
 from hub.saved_cohorts import CohortNotFound, CohortStore, data_versions
@@ -100,8 +99,6 @@ async def _export(request: Request, params: dict[str, Any]) -> Response:
         return _error(str(exc), 503)
     except CallerError as exc:  # ExportError, FilterError, QueryError, ParamError
         return _error(str(exc), 400)
-    except Exception:
-        return internal_error(log, "export")
     headers = {
         "Content-Disposition": f'attachment; filename="{export.filename}"',
         "X-Cohort-Series": str(export.total),
@@ -152,4 +149,3 @@ def _logged(export: Export) -> Iterator[str]:
     except Exception:
         log.exception("export %s failed while streaming", export.filename)
         raise
-
