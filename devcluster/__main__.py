@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from devcluster.build import build, is_built
 from devcluster.cluster import attach, start, stop_dir
 from devcluster.errors import ClusterError
 
@@ -28,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP on BASE+i, transport on BASE+100+i (default: free ports)",
     )
     begin.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for green")
+    rebuild = commands.add_parser("build", help="build deploy/opensearch-cluster if stale")
+    rebuild.add_argument("--force", action="store_true", help="build even if up to date")
     for name, text in (("stop", "end the nodes of DIR by PID"), ("status", "show DIR's nodes")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--data", type=Path, required=True)
@@ -68,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "start":
             return _start(args)
+        if args.command == "build":
+            fresh = args.force or not is_built()
+            lib = build(force=args.force)
+            print(f"{'built' if fresh else 'up to date'}: {lib}")
+            return 0
         if args.command == "stop":
             ended = stop_dir(args.data)
             print(f"stopped: {', '.join(ended) if ended else 'nothing was running'}")

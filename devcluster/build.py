@@ -34,8 +34,8 @@ def java_binary() -> str:
     return found
 
 
-def _sources() -> list[Path]:
-    return [PROJECT / "pom.xml", *sorted((PROJECT / "src").rglob("*"))]
+def _sources(project: Path) -> list[Path]:
+    return [project / "pom.xml", *sorted((project / "src").rglob("*"))]
 
 
 def is_built(project: Path = PROJECT) -> bool:
@@ -44,7 +44,7 @@ def is_built(project: Path = PROJECT) -> bool:
     if not main_jar.is_file() or not any((project / "target" / "lib").glob(OPENSEARCH_JAR_GLOB)):
         return False
     built_at = main_jar.stat().st_mtime
-    return all(path.stat().st_mtime <= built_at for path in _sources() if path.is_file())
+    return all(path.stat().st_mtime <= built_at for path in _sources(project) if path.is_file())
 
 
 def _has_local_repository() -> bool:

@@ -32,6 +32,7 @@ pytest_plugins = [  # loaded by the xdist controller too: these write the run's 
     "tests.quiet_logs",
     "tests.fuzz.tally",
     "tests.web.artifacts",
+    "tests.devcluster.session",  # the run's one real OpenSearch cluster, started here
 ]
 
 SMALL_COLLECTIONS = [

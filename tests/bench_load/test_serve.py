@@ -1,8 +1,9 @@
 """When `imaging-hub serve` harvests before serving (its `--workers` are exercised by
 test_harness.py, which runs the hub with two).
 
-Real processes: the CLI under `python -m hub`, an OpenSearch-compatible osmem-server for
-the Elasticsearch backend, a small parquet cut from the real IDC index as the source.
+Real processes: the CLI under `python -m hub`, the run's real OpenSearch cluster
+(tests/devcluster/session.py) for the Elasticsearch backend, a small parquet cut from the
+real IDC index as the source.
 Against Elasticsearch, `serve` must not harvest on start unless `--harvest` is given (a
 shared cluster is filled by `imaging-hub harvest` or the CronJob); with `--harvest` it
 does, and then answers from the cluster.
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -29,17 +29,6 @@ COLLECTION = "rms_mutation_prediction"
 
 
 @pytest.fixture(scope="module")
-def es_url() -> Iterator[str]:
-    from osmem_server import OsmemServer  # the test extra; its absence is a failure
-
-    server = OsmemServer.start(japanese=False)
-    try:
-        yield server.url
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="module")
 def small_parquet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     path = tmp_path_factory.mktemp("serve") / "idc_subset.parquet"
     con = duckdb.connect()
@@ -50,12 +39,12 @@ def small_parquet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     return path, int(row[0])
 
 
-def _es_config(folder: Path, es_url: str, parquet: Path) -> Path:
+def _es_config(folder: Path, es_url: str, replicas: int, parquet: Path) -> Path:
     config = folder / "hub.toml"
     config.write_text(
         f'[hub]\ndata_dir = "{folder / "data"}"\nindex = "elasticsearch"\n\n'
         f'[index.elasticsearch]\nurl = "{es_url}"\nindex_prefix = "serve-{uuid.uuid4().hex[:8]}"\n'
-        "replicas = 0\n\n"
+        f"replicas = {replicas}\n\n"
         f'[sources.idc]\nadapter = "idc"\nmode = "harvest"\nindex_parquet = "{parquet}"\n'
     )
     return config
@@ -90,10 +79,10 @@ def _stop(server: subprocess.Popen[str]) -> str:
 
 
 def test_serve_does_not_harvest_into_elasticsearch_unless_asked(
-    es_url: str, small_parquet: tuple[Path, int], tmp_path: Path
+    es_urls: list[str], es_replicas: int, small_parquet: tuple[Path, int], tmp_path: Path
 ) -> None:
     parquet, expected = small_parquet
-    config = _es_config(tmp_path, es_url, parquet)
+    config = _es_config(tmp_path, es_urls[0], es_replicas, parquet)
     server, url = _serve(config)
     try:
         assert _wait(server, url, "/healthz") == 200

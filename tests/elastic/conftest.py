@@ -1,18 +1,18 @@
-"""A real OpenSearch-compatible server for the Elasticsearch backend tests.
+"""A real OpenSearch cluster for the Elasticsearch backend tests.
 
-`osmem-server` (an in-memory OpenSearch-compatible binary from PyPI) is started once
-per session; when HUB_TEST_ELASTICSEARCH_URL is set, the same tests run against that
-cluster instead. A server that cannot be started or reached is an error, not a skip:
-these tests are the backend's only proof.
+The run's one 3-node cluster (tests/devcluster/session.py: real OpenSearch 2.19 nodes,
+512m heap each, one JVM per node) serves every test; when HUB_TEST_ELASTICSEARCH_URL is
+set, the same tests run against that cluster instead. A cluster that cannot be started or
+reached is an error, not a skip: these tests are the backend's only proof.
 
 Every test gets its own index prefix, so tests never see each other's indices and a
-real cluster keeps nothing after the session.
+real cluster keeps nothing after the session. Indices get one replica on a cluster of
+several data nodes, as in production.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,27 +28,17 @@ from hub.index.elastic.settings import ElasticSettings
 from hub.index.embedded import EmbeddedIndex
 from hub.index.snapshots import SnapshotStore
 
-URL_ENV = "HUB_TEST_ELASTICSEARCH_URL"
 Record = dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def es_url() -> Iterator[str]:
-    url = os.environ.get(URL_ENV)
-    if url:
-        yield url.rstrip("/")
-        return
-    from osmem_server import OsmemServer  # the test extra; its absence is a failure
-
-    server = OsmemServer.start(japanese=False)
-    try:
-        yield server.url
-    finally:
-        server.close()
+def es_url(es_urls: list[str]) -> str:
+    """The first node's URL (the session cluster's fixtures: tests/devcluster/session.py)."""
+    return es_urls[0]
 
 
 @pytest.fixture(scope="session")
-def make_elastic(es_url: str) -> Iterator[Callable[..., ElasticIndex]]:
+def make_elastic(es_url: str, es_replicas: int) -> Iterator[Callable[..., ElasticIndex]]:
     """Builds ElasticIndex backends with fresh prefixes; drops their indices at the end."""
     made: list[ElasticIndex] = []
 
@@ -56,7 +46,7 @@ def make_elastic(es_url: str) -> Iterator[Callable[..., ElasticIndex]]:
         options: dict[str, Any] = {
             "url": es_url,
             "index_prefix": f"hubtest-{uuid.uuid4().hex[:10]}",
-            "replicas": 0,
+            "replicas": es_replicas,
             "bulk_chunk_docs": 2_000,
             "bulk_max_inflight": 2,
             **overrides,

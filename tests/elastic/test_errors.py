@@ -7,6 +7,7 @@ import asyncio
 import http.server
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -172,9 +173,7 @@ def test_an_unreachable_cluster_is_not_ready() -> None:
         index.close()
 
 
-def test_mode_comes_from_the_servers_answer(
-    elastic_small: ElasticIndex, make_elastic: Callable[..., ElasticIndex], es_url: str
-) -> None:
+def test_mode_comes_from_the_servers_answer(elastic_small: ElasticIndex, es_url: str) -> None:
     """auto asks `GET /`; the Elasticsearch media type sent to an OpenSearch server is
     refused with a hint (a real Elasticsearch accepts it: there is nothing to check)."""
     from hub.index.elastic.client import detect_server
@@ -185,9 +184,14 @@ def test_mode_comes_from_the_servers_answer(
     expected = "opensearch" if distribution == "opensearch" else "elasticsearch"
     assert detected == expected
     if detected == "opensearch":
-        wrong = make_elastic(mode="elasticsearch")
-        with pytest.raises(ElasticUnavailable, match='mode = "opensearch"'):
-            asyncio.run(wrong.publish([], {}))
+        # Not from make_elastic: its teardown would drop through this refused mode too.
+        fresh = {"mode": "elasticsearch", "index_prefix": f"hubtest-{uuid.uuid4().hex[:10]}"}
+        wrong = ElasticIndex(elastic_small.settings.model_copy(update=fresh))
+        try:
+            with pytest.raises(ElasticUnavailable, match='mode = "opensearch"'):
+                asyncio.run(wrong.publish([], {}))
+        finally:
+            wrong.close()
 
 
 async def _root(index: ElasticIndex) -> dict[str, Any]:
