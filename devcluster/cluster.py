@@ -22,7 +22,7 @@ from typing import Any
 from devcluster import processes
 from devcluster.build import build
 from devcluster.errors import ClusterError
-from devcluster.layout import NodeSpec, State, log_tail, plan_nodes, write_node_files
+from devcluster.layout import NodeSpec, State, log_tail, plan_nodes, reusable, write_node_files
 
 STATUS_RANK = {"red": 0, "yellow": 1, "green": 2}
 
@@ -211,8 +211,8 @@ def start(
         )
     lib = build()
     previous = State.load(data_dir)
-    if previous is not None and len(previous.nodes) == nodes and base_http_port is None:
-        specs = plan_nodes(data_dir, nodes, None)  # new free ports, same names and homes
+    if previous is not None and reusable(previous, nodes, base_http_port):
+        specs = previous.nodes  # the same URLs as last time
     else:
         specs = plan_nodes(data_dir, nodes, base_http_port)
     cluster = RunningCluster(data_dir, State(heap=heap, nodes=specs, pids={}), lib, bound_to_parent)

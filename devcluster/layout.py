@@ -83,6 +83,16 @@ def plan_nodes(data_dir: Path, nodes: int, base_http_port: int | None) -> list[N
     ]
 
 
+def reusable(previous: State, nodes: int, base_http_port: int | None) -> bool:
+    """A restarted directory keeps its nodes' ports when they are all free and wanted."""
+    if len(previous.nodes) != nodes:
+        return False
+    if base_http_port is not None and previous.nodes[0].http_port != base_http_port:
+        return False
+    ports = [p for n in previous.nodes for p in (n.http_port, n.transport_port)]
+    return all(_port_is_free(port) for port in ports)
+
+
 def opensearch_yml(node: NodeSpec, all_nodes: list[NodeSpec]) -> str:
     """The node's settings: loopback only, every node a seed, every name a first manager."""
     home = Path(node.home)

@@ -53,9 +53,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[RunningCluster]:
-    cluster = devcluster.start(tmp_path / "cluster", nodes=3, heap="384m", bound_to_parent=True)
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    """A 3-node cluster for the tests that kill and stop nodes (each leaves it green or
+    stopped-and-started-again, so neither depends on the other's order)."""
+    data_dir = tmp_path_factory.mktemp("own-cluster")
+    cluster = devcluster.start(data_dir, nodes=3, heap="384m", bound_to_parent=True)
     yield cluster
     cluster.stop()
 
@@ -91,8 +94,6 @@ def test_status_reads_the_state_file_from_another_process(
 def test_a_killed_node_leaves_the_cluster_yellow_and_its_restart_makes_it_green(
     own_cluster: RunningCluster,
 ) -> None:
-    with pytest.raises(devcluster.ClusterError, match="not green within"):
-        own_cluster.wait_status("green", timeout=0.1)  # JVMs are still starting
     own_cluster.wait_status("green", timeout=300)
     first = own_cluster.urls[0]
     _send("PUT", first + "/lost", {"settings": {"number_of_shards": 3, "number_of_replicas": 1}})
@@ -129,20 +130,29 @@ def test_a_killed_node_leaves_the_cluster_yellow_and_its_restart_makes_it_green(
     assert _get(victim.url + "/lost/_count")["count"] == 200
 
 
-def test_stop_from_another_process_ends_every_node(own_cluster: RunningCluster) -> None:
+def test_stop_from_another_process_ends_every_node_and_a_new_start_keeps_the_urls(
+    own_cluster: RunningCluster,
+) -> None:
     own_cluster.wait_status("green", timeout=300)
-    pids = own_cluster.pids
+    pids, urls = own_cluster.pids, own_cluster.urls
     done = _cli("stop", "--data", str(own_cluster.data_dir))
     assert done.returncode == 0, done.stderr
     assert "stopped: node-1, node-2, node-3" in done.stdout
     for node in own_cluster.nodes:
-        own_cluster.kill(node.name, 0)  # reaps our child if it is a zombie now
         assert not is_node_process(pids[node.name], node)
+        # Gone, or ended and waiting for this process (its parent) to collect its status.
         assert not Path(f"/proc/{pids[node.name]}").exists() or _is_zombie(pids[node.name])
     state = json.loads((own_cluster.data_dir / STATE_FILE).read_text())
     assert state["pids"] == {}
     again = _cli("stop", "--data", str(own_cluster.data_dir))
     assert "nothing was running" in again.stdout
+
+    restarted = devcluster.start(own_cluster.data_dir, nodes=3, heap="384m", bound_to_parent=True)
+    own_cluster.state = restarted.state  # the fixture's teardown stops these nodes too
+    with pytest.raises(devcluster.ClusterError, match=r"not green within .*joined"):
+        restarted.wait_status("green", timeout=0.1)  # the JVMs are still starting
+    restarted.wait_status("green", timeout=300)
+    assert restarted.urls == urls
 
 
 def _is_zombie(pid: int) -> bool:
