@@ -70,7 +70,7 @@ def convert(exc: Exception, settings: ElasticSettings) -> Exception:
         )
     if isinstance(exc, elastic_transport.ConnectionError):
         return ElasticUnavailable(f"cannot connect to {url}: is the cluster running?")
-    if isinstance(exc, elasticsearch.ApiError) and exc.meta.status in UNAVAILABLE_STATUS:
+    if isinstance(exc, elasticsearch.ApiError) and shards_missing(exc):
         return ElasticUnavailable(
             f"{url} cannot serve now (HTTP {exc.meta.status} {_reason(exc)}): a node is "
             "down or the cluster is red; it answers again once its shards are assigned"
@@ -87,6 +87,22 @@ def convert(exc: Exception, settings: ElasticSettings) -> Exception:
     if isinstance(exc, elasticsearch.ApiError):
         return ElasticFailure(f"{url} rejected a request: HTTP {exc.meta.status} {_reason(exc)}")
     return exc
+
+
+def shards_missing(exc: elasticsearch.ApiError) -> bool:
+    """Whether the server refused because data is out of reach, not because the request
+    is wrong: 502/503/504, or a search whose shards failed on the server's side (HTTP 500
+    `search_phase_execution_exception`, what `allow_partial_search_results: false` gives
+    when a node left during the search)."""
+    if exc.meta.status in UNAVAILABLE_STATUS:
+        return True
+    body: Any = exc.body
+    error = body.get("error") if isinstance(body, dict) else None
+    return (
+        exc.meta.status >= 500
+        and isinstance(error, dict)
+        and error.get("type") == "search_phase_execution_exception"
+    )
 
 
 def _reason(exc: elasticsearch.ApiError) -> str:

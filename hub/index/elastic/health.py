@@ -23,10 +23,10 @@ import elasticsearch
 from elasticsearch import AsyncElasticsearch
 
 from hub.index.elastic.errors import (
-    UNAVAILABLE_STATUS,
     ElasticUnavailable,
     ShardsUnavailable,
     guarded,
+    shards_missing,
 )
 from hub.index.elastic.layout import IndexInfo
 from hub.index.elastic.settings import ElasticSettings
@@ -107,10 +107,7 @@ async def complete_search(
             answer = await guarded(settings, partial(timed.search, index=index, **body))
         except ElasticUnavailable as exc:
             cause = exc.__cause__
-            if not (
-                isinstance(cause, elasticsearch.ApiError)
-                and cause.meta.status in UNAVAILABLE_STATUS
-            ):
+            if not (isinstance(cause, elasticsearch.ApiError) and shards_missing(cause)):
                 raise  # unreachable, refused: the transport has tried every node already
             problem, names = str(exc), failed_indices(cause.body)
         else:
