@@ -256,3 +256,26 @@ def test_readyz_says_not_ready_while_the_cluster_is_unreachable(tmp_path: Path) 
         answer = client.get("/readyz")
         assert answer.status_code == 503 and "cannot connect" in answer.json()["reason"]
         assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_nodes_refusing_for_missing_shards_are_not_rested() -> None:
+    """A red cluster's healthy nodes answer 503; they must stay in the pool, or only the
+    dead node is left to try and red reads as "cannot connect"."""
+    red = (
+        503,
+        {
+            "error": {"type": "search_phase_execution_exception", "reason": "all shards failed"},
+            "status": 503,
+        },
+    )
+    nodes = [FakeNode(served_script(**{f"/{PREFIX}-all/_search": [red]})) for _ in range(2)]
+    dead = f"http://127.0.0.1:{free_port()}"
+    with serving(*nodes):
+        index = index_on(dead, *(n.url for n in nodes), dead_node_backoff_s=30)
+        try:
+            for _ in range(2):
+                with pytest.raises(ShardsUnavailable, match="no partial answer"):
+                    total(index)
+            assert all(n.searches() >= 3 for n in nodes)
+        finally:
+            index.close()

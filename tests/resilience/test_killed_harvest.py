@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -64,7 +65,7 @@ def source_indices(cluster: RunningCluster, settings: ElasticSettings) -> dict[s
 @pytest.fixture
 def subset(tmp_path: Path) -> Path:
     table = pq.read_table(_package_file("idc_index.parquet"))
-    table = table.filter(pc.is_in(table["collection_id"], value_set=pc.array(COLLECTIONS)))
+    table = table.filter(pc.is_in(table["collection_id"], value_set=pa.array(COLLECTIONS)))
     path = tmp_path / "idc_subset.parquet"
     pq.write_table(table, path)
     return path

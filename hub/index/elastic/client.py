@@ -19,7 +19,7 @@ import re
 from typing import Any, ClassVar, Literal
 
 import elasticsearch
-from elastic_transport import HttpHeaders, HttpxAsyncHttpNode
+from elastic_transport import BaseNode, HttpHeaders, HttpxAsyncHttpNode, NodePool
 from elastic_transport._node import NodeApiResponse
 from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import AsyncElasticsearch
@@ -81,6 +81,32 @@ def _media(headers: HttpHeaders | None, replacement: str) -> HttpHeaders | None:
     return headers
 
 
+DATA_REFUSALS = (b"search_phase_execution_exception", b"no_shard_available_action_exception")
+
+
+def note_refusal(node: BaseNode, response: NodeApiResponse) -> None:
+    """Mark on `node` whether its last 5xx was about the data, not about the node.
+
+    The transport rests every node that answers 5xx. A healthy node answering "no copy
+    of that shard" (the cluster is red) is not dead, and resting all of them leaves only
+    the truly dead node to be tried, so red would read as unreachable. `NodePool` below
+    keeps such a node alive."""
+    status, body = response.meta.status, response.body
+    node.refused_for_data = status >= 500 and any(  # type: ignore[attr-defined]
+        marker in body[:4096] for marker in DATA_REFUSALS
+    )
+
+
+class DataAwareNodePool(NodePool):
+    """A node pool that does not rest a node for answering about missing shards."""
+
+    def mark_dead(self, node: BaseNode, _now: float | None = None) -> None:
+        if getattr(node, "refused_for_data", False):
+            self.mark_live(node)
+            return
+        super().mark_dead(node, _now)
+
+
 class CompatNode(HttpxAsyncHttpNode):
     """An httpx node that asks an older Elasticsearch for its own major's compatibility."""
 
@@ -97,9 +123,11 @@ class CompatNode(HttpxAsyncHttpNode):
         headers = _media(
             headers, rf"application/vnd.elasticsearch+\1; compatible-with={self.compat}"
         )
-        return await super().perform_request(
+        response = await super().perform_request(
             method, target, body=body, headers=headers, request_timeout=request_timeout
         )
+        note_refusal(self, response)
+        return response
 
 
 def compat_node(major: int) -> type[HttpxAsyncHttpNode]:
@@ -124,6 +152,7 @@ class PlainJsonNode(HttpxAsyncHttpNode):
         response = await super().perform_request(
             method, target, body=body, headers=headers, request_timeout=request_timeout
         )
+        note_refusal(self, response)
         if "x-elastic-product" in response.meta.headers:
             return response
         vouched = response.meta.headers.copy()
@@ -167,6 +196,7 @@ def build_client(settings: ElasticSettings, server: Server) -> AsyncElasticsearc
         max_retries=settings.max_retries,
         dead_node_backoff_factor=settings.dead_node_backoff_s,
         max_dead_node_backoff=MAX_DEAD_NODE_BACKOFF_S,
+        node_pool_class=DataAwareNodePool,
         serializers=SERIALIZERS,
         **options,
     )
