@@ -107,7 +107,7 @@ class Hub:
         self.data_dir = config.hub.data_dir
         self.snapshots = SnapshotStore(self.data_dir)
         self.index: EmbeddedIndex | ElasticIndex = (
-            ElasticIndex(config.index.elasticsearch)
+            ElasticIndex(config.index.elasticsearch, config.hub.query_deadline_s)
             if config.hub.index == "elasticsearch" and config.index.elasticsearch is not None
             else EmbeddedIndex(self.data_dir)
         )

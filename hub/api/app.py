@@ -141,11 +141,13 @@ def create_app(config: HubConfig | None = None, serving: bool = False) -> FastAP
 
     @app.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        """Readiness: an index generation is there to serve cohort questions."""
+        """Readiness: an index generation is there to serve cohort questions (and, on a
+        cluster, the cluster answers and the read alias's indices are not red). Asked
+        afresh on every probe, so it turns ready again once the cause is gone."""
         hub: Hub = request.app.state.hub
-        if await run_in_threadpool(hub.index.ready):
+        reason = await run_in_threadpool(_not_ready_reason, hub)
+        if reason is None:
             return JSONResponse({"status": "ready"})
-        reason = "no index generation to serve yet; run `imaging-hub harvest`"
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
 
     @app.get("/metrics", include_in_schema=False)
@@ -168,6 +170,18 @@ async def _tend_heap(hub: Hub) -> Callable[[], None]:
         await run_in_threadpool(hub.index.ready)
     freeze_startup_objects()
     return start_trimming()
+
+
+def _not_ready_reason(hub: Hub) -> str | None:
+    """The index's own reason when it gives one (`not_ready_reason`), else the generic."""
+    index = hub.index
+    explain = getattr(index, "not_ready_reason", None)
+    if callable(explain):
+        reason: str | None = explain()
+        return reason
+    if index.ready():
+        return None
+    return "no index generation to serve yet; run `imaging-hub harvest`"
 
 
 def _state_collector(hub: Hub) -> metrics.HubStateCollector:

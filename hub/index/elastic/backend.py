@@ -4,6 +4,11 @@ Synchronous like the embedded index (the API calls it from worker threads); all
 cluster I/O runs on one background loop (`LoopRunner`) with one async client.
 What the read alias serves is looked up at most once a second (`Served`); its index
 names identify the generation that cursors and cached value ranges are bound to.
+
+Failures (docs/scale-out.md, "Failure behaviour"): every search goes through
+`complete_search` (never an answer missing a shard) and every call a question makes is
+bounded by the hub's query deadline (`bounded`), so a cluster that is down, red or
+silent gives a clear `ElasticUnavailable` in time, never a hang.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from hub.config import ConfigError
 from hub.index.base import CohortQuery, IndexNotReady, LiveAnswer, SourceSnapshotInfo
 from hub.index.elastic.client import build_client, detect_server
 from hub.index.elastic.cohort import DAY_MS, ElasticCohort
-from hub.index.elastic.errors import guarded
+from hub.index.elastic.errors import ElasticUnavailable, guarded
+from hub.index.elastic.health import bounded, complete_search, not_ready_reason
 from hub.index.elastic.layout import IndexInfo, Layout, Served
 from hub.index.elastic.live import LiveWriter
 from hub.index.elastic.publish import Publisher
@@ -40,13 +46,14 @@ SERVED_TTL_S = 1.0
 class ElasticIndex:
     """The scale-out index backend (`index = "elasticsearch"`)."""
 
-    def __init__(self, settings: ElasticSettings) -> None:
+    def __init__(self, settings: ElasticSettings, query_deadline_s: float = 10.0) -> None:
         try:  # a missing secret is a configuration error, reported before any request
             settings.basic_auth()
             settings.api_key()
         except CredentialsMissing as exc:
             raise ConfigError(str(exc)) from None
         self.settings = settings
+        self.deadline_s = query_deadline_s
         self.layout = Layout(settings)
         self.runner = LoopRunner()
         self._client: AsyncElasticsearch | None = None
@@ -69,16 +76,17 @@ class ElasticIndex:
             return self._client
 
     async def search(self, **body: Any) -> dict[str, Any]:
-        """A search over the read alias; the answer's body."""
+        """A search over the read alias; the answer's body, complete (every shard
+        answered) and within the query deadline, or `ElasticUnavailable`."""
         return await self.search_in(self.layout.read_alias, **body)
 
     async def search_in(self, index: str, **body: Any) -> dict[str, Any]:
-        """A search over `index` (a level index); the answer's body."""
+        """A search over `index` (the read alias or a level index), as `search`."""
         client = await self.client()
-        call = partial(client.search, index=index, **body)
-        answer = await guarded(self.settings, call)
-        result: dict[str, Any] = answer.body
-        return result
+        indices = self._served.indices if self._served is not None else ()
+        deadline = self.deadline_s
+        call = complete_search(client, self.settings, index, indices, body, deadline)
+        return await bounded(call, deadline, self.settings)
 
     # --- what is served ----------------------------------------------------------------
 
@@ -101,14 +109,32 @@ class ElasticIndex:
         return served
 
     async def _indices(self) -> list[IndexInfo]:
-        return await self.layout.indices(await self.client())
+        async def look() -> list[IndexInfo]:
+            return await self.layout.indices(await self.client())
+
+        return await bounded(look(), self.deadline_s, self.settings)
+
 
     def ready(self) -> bool:
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        """Why questions cannot be answered now (None: they can): nothing published, the
+        cluster unreachable, or an index behind the read alias red (a primary shard
+        without a copy). Asked afresh each time, so `/readyz` turns ready on recovery."""
         try:
-            self.served()
-        except IndexNotReady:
-            return False
-        return True
+            served = self.served()
+        except IndexNotReady as exc:
+            return str(exc)
+
+        async def health() -> str | None:
+            client = await self.client()
+            return await not_ready_reason(client, self.settings, served.indices)
+
+        try:
+            return self.runner.run(bounded(health(), self.deadline_s, self.settings))
+        except ElasticUnavailable as exc:
+            return str(exc)
 
     def cohort(self, query: CohortQuery) -> ElasticCohort:
         return ElasticCohort(self, self.served(), query)

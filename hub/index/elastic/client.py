@@ -19,7 +19,7 @@ import re
 from typing import Any, ClassVar, Literal
 
 import elasticsearch
-from elastic_transport import HttpHeaders, HttpxAsyncHttpNode
+from elastic_transport import BaseNode, HttpHeaders, HttpxAsyncHttpNode, NodePool
 from elastic_transport._node import NodeApiResponse
 from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import AsyncElasticsearch
@@ -41,6 +41,9 @@ COMPAT_MEDIA = re.compile(r"application/vnd\.elasticsearch\+([\w-]+)\s*;\s*compa
 RETRY_STATUS = (429, 502, 503, 504)
 CLIENT_MAJOR = int(elasticsearch_version.partition(".")[0])
 OLDEST_COMPAT = 7  # the first major that understands `compatible-with` (7.11)
+MAX_DEAD_NODE_BACKOFF_S = 30.0
+SNIFF_TIMEOUT_S = 2.0
+SNIFF_EVERY_S = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +81,32 @@ def _media(headers: HttpHeaders | None, replacement: str) -> HttpHeaders | None:
     return headers
 
 
+DATA_REFUSALS = (b"search_phase_execution_exception", b"no_shard_available_action_exception")
+
+
+def note_refusal(node: BaseNode, response: NodeApiResponse) -> None:
+    """Mark on `node` whether its last 5xx was about the data, not about the node.
+
+    The transport rests every node that answers 5xx. A healthy node answering "no copy
+    of that shard" (the cluster is red) is not dead, and resting all of them leaves only
+    the truly dead node to be tried, so red would read as unreachable. `NodePool` below
+    keeps such a node alive."""
+    status, body = response.meta.status, response.body
+    node.refused_for_data = status >= 500 and any(  # type: ignore[attr-defined]
+        marker in body[:4096] for marker in DATA_REFUSALS
+    )
+
+
+class DataAwareNodePool(NodePool):
+    """A node pool that does not rest a node for answering about missing shards."""
+
+    def mark_dead(self, node: BaseNode, _now: float | None = None) -> None:
+        if getattr(node, "refused_for_data", False):
+            self.mark_live(node)
+            return
+        super().mark_dead(node, _now)
+
+
 class CompatNode(HttpxAsyncHttpNode):
     """An httpx node that asks an older Elasticsearch for its own major's compatibility."""
 
@@ -94,9 +123,11 @@ class CompatNode(HttpxAsyncHttpNode):
         headers = _media(
             headers, rf"application/vnd.elasticsearch+\1; compatible-with={self.compat}"
         )
-        return await super().perform_request(
+        response = await super().perform_request(
             method, target, body=body, headers=headers, request_timeout=request_timeout
         )
+        note_refusal(self, response)
+        return response
 
 
 def compat_node(major: int) -> type[HttpxAsyncHttpNode]:
@@ -121,6 +152,7 @@ class PlainJsonNode(HttpxAsyncHttpNode):
         response = await super().perform_request(
             method, target, body=body, headers=headers, request_timeout=request_timeout
         )
+        note_refusal(self, response)
         if "x-elastic-product" in response.meta.headers:
             return response
         vouched = response.meta.headers.copy()
@@ -129,7 +161,13 @@ class PlainJsonNode(HttpxAsyncHttpNode):
 
 
 def build_client(settings: ElasticSettings, server: Server) -> AsyncElasticsearch:
-    """A client for `server`; credentials are read from the environment here, and only here."""
+    """A client for `server` over every configured node; credentials are read from the
+    environment here, and only here.
+
+    The transport's node pool does the failover: a connection error or timeout marks
+    the node dead (rested `dead_node_backoff_s`, doubling, before it is tried again) and
+    the request goes to the next node; a 429/502/503/504 answer is retried on the next
+    node too. Sniffing (asking the cluster for its nodes) only when `sniff` is set."""
     options: dict[str, Any] = {}
     auth = settings.basic_auth()
     if auth is not None:
@@ -137,18 +175,28 @@ def build_client(settings: ElasticSettings, server: Server) -> AsyncElasticsearc
     key = settings.api_key()
     if key is not None:
         options["api_key"] = key
-    if settings.url.startswith("https:"):
+    if settings.https:
         options["verify_certs"] = settings.verify_certs
         options["ssl_show_warn"] = settings.verify_certs
         if settings.ca_certs is not None:
             options["ca_certs"] = str(settings.ca_certs)
+    if settings.sniff:
+        options |= {
+            "sniff_on_start": True,
+            "sniff_on_node_failure": True,
+            "sniff_timeout": min(settings.request_timeout_s, SNIFF_TIMEOUT_S),
+            "min_delay_between_sniffing": SNIFF_EVERY_S,
+        }
     return AsyncElasticsearch(
-        settings.url,
+        list(settings.urls),
         node_class=PlainJsonNode if server.mode == "opensearch" else compat_node(server.compat),
         request_timeout=settings.request_timeout_s,
         retry_on_status=RETRY_STATUS,
         retry_on_timeout=True,
-        max_retries=3,
+        max_retries=settings.max_retries,
+        dead_node_backoff_factor=settings.dead_node_backoff_s,
+        max_dead_node_backoff=MAX_DEAD_NODE_BACKOFF_S,
+        node_pool_class=DataAwareNodePool,
         serializers=SERIALIZERS,
         **options,
     )
@@ -169,11 +217,11 @@ async def detect_server(settings: ElasticSettings) -> Server:
         ):
             raise
         log.warning(
-            "%s: GET / is not allowed; assuming Elasticsearch %d", settings.url, CLIENT_MAJOR
+            "%s: GET / is not allowed; assuming Elasticsearch %d", settings.where, CLIENT_MAJOR
         )
         return Server("elasticsearch")
     finally:
         await probe.close()
     server = server_from_info(info.body, settings.mode)
-    log.info("%s is %s (version %s)", settings.url, server, info.body.get("version", {}))
+    log.info("%s is %s (version %s)", settings.where, server, info.body.get("version", {}))
     return server

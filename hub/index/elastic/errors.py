@@ -18,10 +18,23 @@ from hub.index.base import IndexNotReady
 from hub.index.elastic.settings import ElasticSettings
 
 T = TypeVar("T")
+UNAVAILABLE_STATUS = (502, 503, 504)
+"""Answers that say the cluster cannot serve now (no shard copy left to search, a
+proxy without a node behind it), as the transport's retries left them."""
 
 
 class ElasticUnavailable(IndexNotReady):
     """The cluster cannot be reached, or is not ready to serve."""
+
+
+class ShardsUnavailable(ElasticUnavailable):
+    """A search could not read every shard it covers (a node left during it, or the
+    cluster is red), after retries: its answer would be incomplete, so there is none.
+    `sources` names the sources whose indices lost shards (empty when unknown)."""
+
+    def __init__(self, message: str, sources: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.sources = sources
 
 
 class ElasticAuthError(ElasticUnavailable):
@@ -38,7 +51,7 @@ class IngestError(RuntimeError):
 
 def convert(exc: Exception, settings: ElasticSettings) -> Exception:
     """The hub's exception for an `elasticsearch`/transport one (others pass through)."""
-    url = settings.url
+    url = settings.where
     if isinstance(exc, elasticsearch.AuthenticationException):
         return ElasticAuthError(
             f"{url} refused the credentials (HTTP 401); check {settings.credential_hint()}"
@@ -52,10 +65,16 @@ def convert(exc: Exception, settings: ElasticSettings) -> Exception:
         return ElasticUnavailable(f"TLS handshake with {url} failed: check ca_certs / verify_certs")
     if isinstance(exc, elastic_transport.ConnectionTimeout):
         return ElasticUnavailable(
-            f"{url} did not answer within {settings.request_timeout_s} s (request_timeout_s)"
+            f"{url} did not answer within {settings.request_timeout_s:g} s "
+            f"(request_timeout_s) on any of {settings.max_retries + 1} tries"
         )
     if isinstance(exc, elastic_transport.ConnectionError):
         return ElasticUnavailable(f"cannot connect to {url}: is the cluster running?")
+    if isinstance(exc, elasticsearch.ApiError) and shards_missing(exc):
+        return ElasticUnavailable(
+            f"{url} cannot serve now (HTTP {exc.meta.status} {_reason(exc)}): a node is "
+            "down or the cluster is red; it answers again once its shards are assigned"
+        )
     if isinstance(exc, elasticsearch.UnsupportedProductError):
         return ElasticUnavailable(
             f'{url} is not Elasticsearch; set mode = "opensearch" if it is OpenSearch'
@@ -68,6 +87,22 @@ def convert(exc: Exception, settings: ElasticSettings) -> Exception:
     if isinstance(exc, elasticsearch.ApiError):
         return ElasticFailure(f"{url} rejected a request: HTTP {exc.meta.status} {_reason(exc)}")
     return exc
+
+
+def shards_missing(exc: elasticsearch.ApiError) -> bool:
+    """Whether the server refused because data is out of reach, not because the request
+    is wrong: 502/503/504, or a search whose shards failed on the server's side (HTTP 500
+    `search_phase_execution_exception`, what `allow_partial_search_results: false` gives
+    when a node left during the search)."""
+    if exc.meta.status in UNAVAILABLE_STATUS:
+        return True
+    body: Any = exc.body
+    error = body.get("error") if isinstance(body, dict) else None
+    return (
+        exc.meta.status >= 500
+        and isinstance(error, dict)
+        and error.get("type") == "search_phase_execution_exception"
+    )
 
 
 def _reason(exc: elasticsearch.ApiError) -> str:
