@@ -158,7 +158,14 @@ def sources(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List configured sources, their capabilities and last harvest."""
     hub = _hub(_config(config, data_dir))
     table = Table(
-        "source", "adapter", "mode", "route", "access", "status", "series", "harvested",
+        "source",
+        "adapter",
+        "mode",
+        "route",
+        "access",
+        "status",
+        "series",
+        "harvested",
         "data version",
     )
     for s in hub.sources():

@@ -14,7 +14,7 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
-from hub.index.columns import MISSING, ColumnStore, Mask, Rows
+from hub.index.embedded.columns import MISSING, ColumnStore, Mask, Rows
 from schema.record import FIELDS, FieldKind
 
 SHARED_CODES = ("study_uid", "patient_key")
