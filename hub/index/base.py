@@ -29,6 +29,11 @@ class IndexNotReady(Transient, RuntimeError):
     its message is the hub's own and is shown to the caller."""
 
 
+class IndexFailure(RuntimeError):
+    """The index refused what the hub sent it, or gave up publishing: a bug or an
+    operator's problem, never the caller's (logged in full, reported generically)."""
+
+
 @dataclass(frozen=True)
 class CohortQuery:
     """A parsed cohort question: filter AST plus optional free text (BM25-ranked)."""

@@ -7,10 +7,6 @@ remembered by the index that made the cohort, for the next page and the next que
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,30 +16,30 @@ import numpy.typing as npt
 import pyarrow as pa
 import tantivy
 
+from hub.index import cursor
 from hub.index.base import (
-    MAX_HISTOGRAM_BUCKETS,
     Bucket,
     CohortQuery,
     Counts,
     Facet,
-    QueryError,
     SeriesPage,
     SortKey,
     check_facets,
+    check_histogram_buckets,
     check_histogram_field,
     check_page,
+    check_sort,
 )
+from hub.index.common import bucket_key, question_nodes
 from hub.index.embedded.columns import ColumnStore, Rows
 from hub.index.embedded.composite import CompositeColumns
 from hub.index.embedded.generation import Generation, TantivyPart, stored_documents
 from hub.index.embedded.live import LiveRecords
 from hub.index.embedded.memo import DocumentCache, Memo, once
 from hub.index.embedded.records import corpus_file, parquet_chunks
-from hub.index.embedded.tantivy_query import EPOCH
 from hub.index.protocol import CHUNK_ROWS, CohortView, Record
-from schema.filters import MATCH_ALL, And, Node, Search
-from schema.quoting import quote
-from schema.record import FIELDS, TEXT_FIELDS, FieldKind
+from schema.filters import MATCH_ALL, Node, Search
+from schema.record import FIELDS, FieldKind
 
 RANKING_MIN = 1024
 """Hits ranked at least (then doubling as pages go deeper), so the first pages of a
@@ -89,11 +85,9 @@ class EmbeddedCohort(CohortView):
         self.owner = owner
         self.gen = gen
         self.query = query
-        text = (query.text or "").strip()
-        self.text_node: Search | None = Search(text, TEXT_FIELDS) if text else None
-        self.node: Node = (
-            query.filter if self.text_node is None else And((query.filter, self.text_node))
-        )
+        nodes = question_nodes(query)
+        self.text_node: Search | None = nodes.text_node
+        self.node: Node = nodes.node
 
     @once
     def tantivy_query(self) -> tantivy.Query:
@@ -187,35 +181,28 @@ class EmbeddedCohort(CohortView):
     def histogram(self, field: str, interval: float) -> list[Bucket]:
         check_histogram_field(field, interval)
         low, high = self.gen.columns.value_range(field)
-        if (high - low) / interval > MAX_HISTOGRAM_BUCKETS:
-            raise QueryError(
-                f"interval {interval} would give more than {MAX_HISTOGRAM_BUCKETS:,} buckets "
-                f"over {field} (range {low}..{high}); use a larger interval"
-            )
+        check_histogram_buckets(field, interval, low, high)
         counted = self.gen.columns.histogram(field, self.rows, interval)
         if counted:  # every bucket from the lowest to the highest, empty ones too
             low_bucket, high_bucket = min(counted), max(counted)
             counted = {i: counted.get(i, 0) for i in range(low_bucket, high_bucket + 1)}
         is_date = FIELDS[field].kind is FieldKind.DATE
-        return [Bucket(_bucket_key(i * interval, is_date), c) for i, c in sorted(counted.items())]
+        return [Bucket(bucket_key(i * interval, is_date), c) for i, c in sorted(counted.items())]
 
     def series(self, first: int, after: str | None, sort: list[SortKey]) -> SeriesPage:
         check_page(first)
-        if len(sort) > 1:
-            raise QueryError(
-                "sorting on more than one field is not supported yet; give one sort key"
-            )
+        key = check_sort(sort)
         # Not the live version: every other question's live answers move it, and a cursor
         # must survive them. Live series come after the harvested ones in row order, so
         # default pages stay put; sorted pages may shift if a live answer changed.
         signature = repr((self.gen.name, self.node, sort))
-        start = _decode_cursor(after, signature) if after else 0
+        start = cursor.decode(after, signature, 0).position if after else 0
         total = len(self.rows)
         ranking = None
-        if sort and sort[0].field != "score":
-            rows = self._rows_sorted_by(sort[0], start + first)
+        if key is not None and key.field != "score":
+            rows = self._rows_sorted_by(key, start + first)
         elif self.text_node is not None:
-            best_first = not sort or sort[0].descending
+            best_first = key is None or key.descending
             ranking = self._ranking(start + first if best_first else total)
             rows = ranking.rows if best_first else ranking.rows[::-1]
         else:
@@ -225,7 +212,7 @@ class EmbeddedCohort(CohortView):
         if ranking is not None:
             for node, score in zip(nodes, ranking.scores_of(page_rows), strict=True):
                 node["score"] = score
-        cursors = [_encode_cursor(start + i + 1, signature) for i in range(len(page_rows))]
+        cursors = [cursor.encode(start + i + 1, [], signature) for i in range(len(page_rows))]
         return SeriesPage(
             total=total,
             nodes=nodes,
@@ -271,12 +258,6 @@ class EmbeddedCohort(CohortView):
         """At least the first `needed` rows in `key` order (ties and missing values by
         row, missing last), remembered per question for the next pages; only as many
         as the pages reached so far are put in order, doubling from `RANKING_MIN`."""
-        spec = FIELDS.get(key.field)
-        if spec is None or spec.multi_valued:
-            sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
-            raise QueryError(
-                f"cannot sort on {quote(key.field)}; sortable: score, {', '.join(sortable)}"
-            )
         limit = _doubled(RANKING_MIN, needed, len(self.rows))
         memo_key = (self.gen.name, self.gen.live_version, repr(self.node), key, limit)
         return self.owner.memo.get(("sorted", memo_key), lambda: self._sort(key, limit))
@@ -357,31 +338,3 @@ def _doubled(start: int, needed: int, cap: int) -> int:
     while limit < needed:
         limit *= 2
     return min(limit, cap)
-
-
-def _bucket_key(key: float, is_date: bool) -> str:
-    if is_date:
-        return (EPOCH + dt.timedelta(days=int(key))).isoformat()
-    return str(int(key)) if float(key).is_integer() else str(key)
-
-
-def _encode_cursor(position: int, signature: str) -> str:
-    payload = json.dumps({"p": position, "s": _digest(signature)}).encode()
-    return base64.urlsafe_b64encode(payload).decode()
-
-
-def _decode_cursor(cursor: str, signature: str) -> int:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        position = int(payload["p"])
-        if payload["s"] != _digest(signature) or position < 0:
-            raise ValueError
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise QueryError(
-            "the `after` cursor does not belong to this cohort query; start again without it"
-        ) from None
-    return position
-
-
-def _digest(signature: str) -> str:
-    return hashlib.blake2b(signature.encode(), digest_size=8).hexdigest()
