@@ -158,24 +158,19 @@ class EmbeddedCohort(CohortView):
             return []
         total = len(self.rows)
         facets = []
+        columns = self.gen.columns
         for name in fields:
-            columns = self.gen.columns
-            if name != "source" and isinstance(columns, ColumnStore):  # no live part
-                top, covered = columns.top_values(name, self.rows, size, self.outside)
-                buckets = [Bucket(key, count) for key, count in top]
-                facets.append(Facet(name, buckets, max(0, total - covered)))
-                continue
             if name == "source":  # live sources of harvested series are known to the bits
                 counted = {k: v for k, v in self.by_source().items() if v}
-            else:
-                counted = columns.value_counts(name, self.rows)
-            buckets = sorted(
-                (Bucket(key, count) for key, count in counted.items()),
-                key=lambda b: (-b.count, b.key),
-            )
-            covered = sum(b.count for b in buckets)
-            missing = 0 if name == "source" else max(0, total - covered)
-            facets.append(Facet(name, buckets[:size], missing))
+                buckets = sorted(
+                    (Bucket(key, count) for key, count in counted.items()),
+                    key=lambda b: (-b.count, b.key),
+                )
+                facets.append(Facet(name, buckets[:size], 0))
+                continue
+            top, covered = columns.top_values(name, self.rows, size, self.outside)
+            buckets = [Bucket(key, count) for key, count in top]
+            facets.append(Facet(name, buckets, max(0, total - covered)))
         return facets
 
     def histogram(self, field: str, interval: float) -> list[Bucket]:
