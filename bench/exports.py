@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CORPUS_FILE = "corpus.parquet"  # hub.index.build.CORPUS_FILE; not imported: see above
+CORPUS_FILE = "corpus.parquet"  # hub.index.embedded.build.CORPUS_FILE; not imported: see above
 
 COHORTS: list[tuple[str, dict[str, Any]]] = [
     ("~10k: body_part LUNG", {"=": {"body_part": "LUNG"}}),
@@ -48,7 +48,7 @@ def ensure_corpus(data_dir: Path) -> float | None:
 
 
 def rebuild(data_dir: Path) -> None:
-    from hub.index.build import build_generation
+    from hub.index.embedded.build import build_generation
     from hub.index.snapshots import SnapshotStore
 
     snapshots = SnapshotStore(data_dir).all()

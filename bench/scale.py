@@ -27,10 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hub.index.base import CohortQuery, CohortView
+from hub.index.base import CohortQuery
 from hub.index.elastic.backend import SERVED_TTL_S, ElasticIndex
 from hub.index.elastic.settings import ElasticSettings
-from hub.index.embedded import EmbeddedIndex
+from hub.index.embedded.backend import EmbeddedIndex
+from hub.index.protocol import CohortView
 from hub.index.snapshots import Snapshot, SnapshotStore
 from schema.filters import parse_filter
 from tests.hub.test_reference import COHORTS

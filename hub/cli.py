@@ -21,8 +21,7 @@ from adapters.spi import AdapterError
 from hub.cli_export import cohort_app, export_command
 from hub.cli_sources import auth_app, source_app
 from hub.config import ConfigError, HubConfig, load_config
-from hub.index.base import IndexNotReady, QueryError
-from hub.index.elastic.errors import ElasticFailure, IngestError
+from hub.index.base import IndexFailure, IndexNotReady, QueryError
 from hub.scaffold import ScaffoldError, new_adapter
 from hub.security.access import operator
 from hub.service import Hub
@@ -88,7 +87,7 @@ def harvest(
 
         try:
             asyncio.run(hub.harvest([source] if source else None, progress))
-        except (AdapterError, ConfigError, IndexNotReady, IngestError, ElasticFailure) as exc:
+        except (AdapterError, ConfigError, IndexNotReady, IndexFailure) as exc:
             err.print(f"[red]harvest failed:[/red] {exc}")
             raise typer.Exit(1) from None
         finally:
@@ -158,7 +157,14 @@ def sources(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List configured sources, their capabilities and last harvest."""
     hub = _hub(_config(config, data_dir))
     table = Table(
-        "source", "adapter", "mode", "route", "access", "status", "series", "harvested",
+        "source",
+        "adapter",
+        "mode",
+        "route",
+        "access",
+        "status",
+        "series",
+        "harvested",
         "data version",
     )
     for s in hub.sources():

@@ -19,10 +19,9 @@ from hub.config import ConfigError, HubConfig
 from hub.federation.planner import Planner, SourceStatus, with_text
 from hub.federation.route import HARVESTED, Route, RouteKind, mode_problem, route
 from hub.federation.status import SourceState
-from hub.index.base import CohortQuery, CohortView, SourceSnapshotInfo
-from hub.index.build import build_generation
-from hub.index.elastic.backend import ElasticIndex
-from hub.index.embedded import EmbeddedIndex
+from hub.index.base import CohortQuery, SourceSnapshotInfo
+from hub.index.open import open_index
+from hub.index.protocol import CohortView, IndexBackend
 from hub.index.snapshots import SnapshotStore
 from hub.observability import metrics, tracing
 from hub.observability.context import current_request_id
@@ -106,11 +105,7 @@ class Hub:
         self.config = config
         self.data_dir = config.hub.data_dir
         self.snapshots = SnapshotStore(self.data_dir)
-        self.index: EmbeddedIndex | ElasticIndex = (
-            ElasticIndex(config.index.elasticsearch, config.hub.query_deadline_s)
-            if config.hub.index == "elasticsearch" and config.index.elasticsearch is not None
-            else EmbeddedIndex(self.data_dir)
-        )
+        self.index: IndexBackend = open_index(config)
         available = discover_adapters()
         self.adapters: dict[str, Adapter] = {}
         merged = merge_registry(config, available)  # + sources registered at runtime
@@ -322,8 +317,8 @@ class Hub:
     async def harvest(
         self, names: list[str] | None = None, progress: Progress | None = None
     ) -> None:
-        """Harvest sources into snapshots, then build one new index generation (embedded)
-        or publish the changed snapshots behind their aliases (Elasticsearch).
+        """Harvest sources into snapshots, then publish the last good snapshots of every
+        source to the index (`IndexBackend.publish`).
 
         A source that fails keeps its previous snapshot; the index is still brought up
         to date with every last good snapshot, and the error is raised after (an
@@ -358,10 +353,7 @@ class Hub:
         rows = sum(s.series for s in snapshots)
         step2 = (lambda n: progress("index", n, rows)) if progress else None
         priorities = {n: a.settings.priority for n, a in self.adapters.items()}
-        if isinstance(self.index, ElasticIndex):  # only sources whose snapshot changed
-            await self.index.publish(snapshots, priorities, step2)
-        elif snapshots or not self.index.ready():
-            build_generation(self.data_dir / "index", snapshots, priorities, step2)
+        await self.index.publish(snapshots, priorities, step2)
         if failures:
             raise AdapterError("harvest failed for " + "; ".join(failures))
 

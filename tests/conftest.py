@@ -21,7 +21,7 @@ from adapters.idc import IdcAdapter
 from adapters.sdk import walk_pages
 from adapters.spi import SourceSettings
 from hub.config import HubConfig, HubSettings
-from hub.index.build import build_generation
+from hub.index.embedded.build import build_generation
 from hub.index.snapshots import SnapshotStore
 from hub.service import Hub
 from schema.filters import parse_filter

@@ -45,5 +45,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     logs = [p for p in (base / UNCAPTURED_LOG, *base.glob(f"*/{UNCAPTURED_LOG}")) if p.exists()]
     for path in (p for p in logs if p.stat().st_size):
         terminalreporter.write_line(f"hub log lines logged between tests: {path}")
-
-

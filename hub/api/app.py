@@ -193,7 +193,7 @@ def _state_collector(hub: Hub) -> metrics.HubStateCollector:
             for name, f in list(hub.planner.fetchers.items())
         ],
         snapshots=lambda: hub.index.snapshots(),
-        index_dir=hub.data_dir / "index",
+        stats=lambda: hub.index.stats(),
     )
 
 

@@ -27,7 +27,8 @@ from adapters.spi import Adapter, Translation
 from hub.federation.fetch import FetchResult, SourceFetcher
 from hub.federation.route import Route, RouteKind, is_live, route
 from hub.federation.status import SourceState
-from hub.index.base import CohortQuery, LiveAnswer, LiveIndex
+from hub.index.base import CohortQuery, LiveAnswer
+from hub.index.protocol import LiveIndex
 from hub.observability import metrics
 from schema.evaluate import matches
 from schema.filters import And, Node, Search

@@ -1,13 +1,14 @@
 """What every index backend answers: the cohort question, in backend-neutral types.
 
 The embedded tantivy index and the Elasticsearch/OpenSearch one implement the same
-`IndexBackend` protocol; the API layer never knows which one it talks to.
+`IndexBackend` protocol (`protocol.py`) over these types; the API layer never knows
+which one it talks to.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from schema.errors import CallerError, Transient
 from schema.filters import Node
@@ -26,6 +27,11 @@ class QueryError(CallerError):
 class IndexNotReady(Transient, RuntimeError):
     """No harvested generation to serve yet (a 503: ask again once a harvest has run);
     its message is the hub's own and is shown to the caller."""
+
+
+class IndexFailure(RuntimeError):
+    """The index refused what the hub sent it, or gave up publishing: a bug or an
+    operator's problem, never the caller's (logged in full, reported generically)."""
 
 
 @dataclass(frozen=True)
@@ -92,33 +98,6 @@ class SourceSnapshotInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class CohortView(Protocol):
-    """One cohort question, evaluated lazily; parts computed once are shared."""
-
-    def counts(self) -> Counts: ...
-    def facets(self, fields: list[str], size: int) -> list[Facet]: ...
-    def histogram(self, field: str, interval: float) -> list[Bucket]: ...
-    def series(self, first: int, after: str | None, sort: list[SortKey]) -> SeriesPage: ...
-    def by_source(self) -> dict[str, int]: ...
-
-
-class LiveIndex(Protocol):
-    """What the live-source planner needs of an index backend."""
-
-    def add_live_many(self, answers: list[LiveAnswer]) -> None:
-        """Merge live answers, so the next cohort over the index includes them."""
-
-    def prepare(self, query: CohortQuery) -> None:
-        """Start on the harvested part of `query` while live sources are asked (may do
-        nothing)."""
-
-
-class IndexBackend(Protocol):
-    def ready(self) -> bool: ...
-    def cohort(self, query: CohortQuery) -> CohortView: ...
-    def snapshots(self) -> list[SourceSnapshotInfo]: ...
-
-
 def check_facet_field(name: str) -> None:
     spec = FIELDS.get(name)
     if spec is None:
@@ -152,3 +131,29 @@ def check_histogram_field(name: str, interval: float) -> None:
 def check_page(first: int) -> None:
     if first < 0 or first > MAX_PAGE:
         raise QueryError(f"first must be between 0 and {MAX_PAGE}, got {first}")
+
+
+def check_histogram_buckets(field: str, interval: float, low: float, high: float) -> None:
+    """A histogram over `low`..`high` (the field's range over the whole index) must not
+    have more than `MAX_HISTOGRAM_BUCKETS` buckets."""
+    if (high - low) / interval > MAX_HISTOGRAM_BUCKETS:
+        raise QueryError(
+            f"interval {interval} would give more than {MAX_HISTOGRAM_BUCKETS:,} buckets "
+            f"over {field} (range {low}..{high}); use a larger interval"
+        )
+
+
+def check_sort(sort: list[SortKey]) -> SortKey | None:
+    """The one sort key a page may have (None: browse order, or BM25 with free text);
+    `score` or a single-valued field."""
+    if len(sort) > 1:
+        raise QueryError("sorting on more than one field is not supported yet; give one sort key")
+    key = sort[0] if sort else None
+    if key is not None and key.field != "score":
+        spec = FIELDS.get(key.field)
+        if spec is None or spec.multi_valued:
+            sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
+            raise QueryError(
+                f"cannot sort on {quote(key.field)}; sortable: score, {', '.join(sortable)}"
+            )
+    return key

@@ -19,11 +19,9 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode
@@ -41,6 +39,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hub.index.base import SourceSnapshotInfo
+from hub.index.protocol import IndexStats
 from hub.security.limits import parsed_document
 
 __all__ = ["CONTENT_TYPE_LATEST", "OPERATIONS", "render"]
@@ -246,8 +245,8 @@ Circuits = Callable[[], Iterable[tuple[str, str, int]]]
 
 
 class HubStateCollector(Collector):
-    """Series per source and last harvest from the index, and the current generation's
-    size on disk (walked at most every `bytes_ttl_s`); also refreshes this process's
+    """Series per source and last harvest from the index, and the size of what it serves
+    (`IndexBackend.stats`); also refreshes this process's
     circuit-breaker gauges, whose half-open state comes with time, not with a fetch.
 
     It is given what to read as callables, asked at every scrape (sources come and go,
@@ -257,14 +256,11 @@ class HubStateCollector(Collector):
         self,
         circuits: Circuits,
         snapshots: Callable[[], list[SourceSnapshotInfo]],
-        index_dir: Path,
-        bytes_ttl_s: float = 30.0,
+        stats: Callable[[], IndexStats],
     ) -> None:
         self.circuits = circuits
         self.snapshots = snapshots
-        self.index_dir = index_dir
-        self.bytes_ttl_s = bytes_ttl_s
-        self._bytes: tuple[float, str, int] | None = None  # when, generation, bytes
+        self.stats = stats
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         for name, state, failures in self.circuits():
@@ -288,38 +284,16 @@ class HubStateCollector(Collector):
                 harvested.add_metric([snap.source], when)
         yield series
         yield harvested
-        size = self._generation_bytes()
-        if size is not None:
-            family = GaugeMetricFamily(
-                "hub_index_bytes", "Bytes on disk of the current embedded index generation."
-            )
-            family.add_metric([], size)
-            yield family
-
-    def _generation_bytes(self) -> int | None:
-        root = self.index_dir
         try:
-            name = (root / "CURRENT").read_text().strip()
-        except OSError:
-            return None
-        now = time.monotonic()
-        cached = self._bytes
-        if cached is not None and cached[1] == name and now - cached[0] < self.bytes_ttl_s:
-            return cached[2]
-        size = _tree_bytes(root / name)
-        self._bytes = (now, name, size)
-        return size
-
-
-def _tree_bytes(folder: Path) -> int:
-    total = 0
-    for base, _dirs, files in os.walk(folder):
-        for file in files:
-            try:
-                total += os.stat(os.path.join(base, file)).st_size
-            except OSError:  # removed by a concurrent clean-up
-                continue
-    return total
+            stats = self.stats()
+        except Exception:  # an index being rebuilt or a cluster away: no figures, no error
+            return
+        if stats.bytes is not None:
+            family = GaugeMetricFamily(
+                "hub_index_bytes", "Bytes of the index being served (on disk, or in the cluster)."
+            )
+            family.add_metric([], stats.bytes)
+            yield family
 
 
 def _timestamp(iso: str | None) -> float | None:

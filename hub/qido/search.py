@@ -9,17 +9,11 @@ describe the whole study, not only the series that matched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
 from adapters.dicom_json import encode_series
-from hub.index.base import MAX_PAGE, CohortView
-from hub.index.columns import ColumnStore
-from hub.index.embedded import EmbeddedCohort
+from hub.index.protocol import all_series
 from hub.qido.params import ALL_TAGS, QidoQuery
 from hub.security.identity import ANONYMOUS, Caller
 from hub.service import Hub
@@ -74,7 +68,7 @@ def search_series(
     """Series matching `query` that `caller` may see as records; `scoped`: under
     /studies/{uid}/series (no study defaults)."""
     cohort = hub.cohort(query.filter(), None, caller)
-    docs, total = series_window(cohort.view, query.offset, query.limit)
+    docs, total = cohort.view.series_window(query.offset, query.limit)
     docs = [cohort.disclosure.plan.scrub(doc) for doc in docs]
     default = SERIES_DEFAULT if scoped else SERIES_DEFAULT | (STUDY_DEFAULT - AGGREGATES)
     allowed = None if query.include is None else default | query.include | query.matched
@@ -86,7 +80,7 @@ def search_studies(hub: Hub, query: QidoQuery, caller: Caller = ANONYMOUS) -> Qi
     """Studies matching `query`, each with aggregates over all its series `caller` may see
     as records (a hidden series is not counted, not even in a visible study)."""
     view = hub.cohort(query.filter(), None, caller).view
-    uids, total = study_window(view, query.offset, query.limit)
+    uids, total = view.study_window(query.offset, query.limit)
     if not uids:
         return QidoAnswer([], False, list(query.warnings))
     studies: dict[str, dict[str, Any]] = {}
@@ -105,52 +99,6 @@ def search_studies(hub: Hub, query: QidoQuery, caller: Caller = ANONYMOUS) -> Qi
     )
     datasets = [_select(_study_dataset(studies[uid]), allowed) for uid in uids if uid in studies]
     return QidoAnswer(datasets, query.offset + len(uids) < total, list(query.warnings))
-
-
-def series_window(view: CohortView, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Documents `offset`..`offset+limit` in browse order, and how many match in all."""
-    if isinstance(view, EmbeddedCohort) and view.text_node is None:
-        rows = view.rows  # browse order: read only the page's documents
-        wanted = [int(r) for r in rows[offset : offset + limit]]
-        return view._documents(wanted), len(rows)
-    docs: list[dict[str, Any]] = []
-    skip, after, total = offset, None, 0
-    while len(docs) < limit:
-        page = view.series(MAX_PAGE, after, [])
-        total = page.total
-        docs += page.nodes[skip:]
-        skip = max(0, skip - len(page.nodes))
-        if not page.has_next or not page.nodes:
-            break
-        after = page.end_cursor
-    return docs[:limit], total or view.counts().series
-
-
-def study_window(view: CohortView, offset: int, limit: int) -> tuple[list[str], int]:
-    """Distinct studies `offset`..`offset+limit` of the matching series, in browse order."""
-    if isinstance(view, EmbeddedCohort) and isinstance(view.gen.columns, ColumnStore):
-        columns = view.gen.columns
-        codes = np.asarray(columns.codes("study_uid"))[view.rows]
-        unique, first = np.unique(codes, return_index=True)
-        ordered = unique[np.argsort(first, kind="stable")]
-        page = pa.array(ordered[offset : offset + limit], pa.int64())
-        return columns.dictionary("study_uid").take(page).to_pylist(), len(unique)
-    seen: dict[str, None] = {}
-    for doc in all_series(view):
-        seen.setdefault(doc["study_uid"])
-        if len(seen) >= offset + limit:
-            break
-    return list(seen)[offset : offset + limit], view.counts().studies
-
-
-def all_series(view: CohortView) -> Iterator[dict[str, Any]]:
-    after: str | None = None
-    while True:
-        page = view.series(MAX_PAGE, after, [])
-        yield from page.nodes
-        if not page.has_next or not page.nodes:
-            return
-        after = page.end_cursor
 
 
 def _series_dataset(doc: dict[str, Any]) -> dict[str, Any]:

@@ -32,8 +32,6 @@ from typing import Any, ClassVar
 
 from adapters.registry import discover_adapters
 from adapters.spi import Adapter, AdapterError, SourceSettings
-from hub.index.build import build_generation
-from hub.index.elastic.backend import ElasticIndex
 from hub.registry.store import (
     DisabledSource,
     Entry,
@@ -269,11 +267,7 @@ class SourcesAdmin:
         hub = self.hub
         snapshots = [s for s in hub.snapshots.all() if s.source in hub.adapters]
         priorities = {n: a.settings.priority for n, a in hub.adapters.items()}
-        if isinstance(hub.index, ElasticIndex):
-            _run(hub.index.publish(snapshots, priorities))
-        else:
-            build_generation(hub.data_dir / "index", snapshots, priorities)
-            hub.index.reopen()
+        _run(hub.index.publish(snapshots, priorities))
 
     # --- helpers -----------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from hub.index.base import (
     MAX_FACET_SIZE,
     Bucket,
     CohortQuery,
-    CohortView,
     Counts,
     Facet,
     QueryError,
@@ -30,6 +29,7 @@ from hub.index.base import (
     check_histogram_field,
     check_page,
 )
+from hub.index.protocol import CohortView
 from hub.security.access import AccessPlan, SourceAccess
 from hub.security.suppression import (
     Cell,
@@ -47,7 +47,7 @@ from schema.filters import Node
 from schema.record import FIELDS, SeriesRecord
 
 if TYPE_CHECKING:
-    from hub.index.base import IndexBackend
+    from hub.index.protocol import IndexBackend
     from hub.source_info import SourceInfo
 
 
@@ -59,7 +59,7 @@ construction, so it is released as exactly 0 and never triggers complementary
 suppression (a zero that holds whatever the data says discloses nothing)."""
 
 
-class EmptyView:
+class EmptyView(CohortView):
     """The record-level view of a caller who sees no source as records: no series, and
     the same argument checks as a real view, so a mistake is reported the same way."""
 

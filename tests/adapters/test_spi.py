@@ -215,6 +215,7 @@ def test_search_is_pushable_only_with_text_search_on_every_field() -> None:
     node = Search("lung", ("study_description", "series_description"))
     both = {"study_description": frozenset({"search"}), "series_description": frozenset({"search"})}
     one = {"study_description": frozenset({"search"})}
+
     def caps(pushdown: dict[str, frozenset[str]], text: bool) -> Capabilities:
         return Capabilities(harvest=True, live_search=True, pushdown=pushdown, text_search=text)
 

@@ -25,7 +25,7 @@ import pytest
 
 from hub.index.elastic.backend import ElasticIndex
 from hub.index.elastic.settings import ElasticSettings
-from hub.index.embedded import EmbeddedIndex
+from hub.index.embedded.backend import EmbeddedIndex
 from hub.index.snapshots import SnapshotStore
 
 Record = dict[str, Any]

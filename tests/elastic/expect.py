@@ -13,9 +13,10 @@ import datetime as dt
 import math
 from typing import Any
 
-from hub.index.base import Bucket, CohortQuery, CohortView, Counts, Facet, SortKey
+from hub.index.base import Bucket, CohortQuery, Counts, Facet, SortKey
 from hub.index.elastic.backend import ElasticIndex
-from hub.index.embedded import EmbeddedIndex
+from hub.index.embedded.backend import EmbeddedIndex
+from hub.index.protocol import CohortView
 from schema.evaluate import matches
 from schema.filters import Node, parse_filter
 

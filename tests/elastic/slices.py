@@ -13,9 +13,9 @@ import pyarrow.compute as pc
 
 from adapters.batch import ARROW_SCHEMA
 from hub.index.base import CohortQuery
-from hub.index.build import build_generation
 from hub.index.elastic.backend import ElasticIndex
-from hub.index.embedded import EmbeddedIndex
+from hub.index.embedded.backend import EmbeddedIndex
+from hub.index.embedded.build import build_generation
 from hub.index.snapshots import SnapshotStore
 from schema.filters import parse_filter
 from tests.elastic.expect import page_through

@@ -19,7 +19,7 @@ from hub.index.base import CohortQuery, QueryError, SortKey
 from hub.index.elastic.backend import ElasticIndex
 from hub.index.elastic.errors import ElasticAuthError, ElasticUnavailable
 from hub.index.elastic.settings import ElasticSettings
-from hub.index.embedded import EmbeddedIndex
+from hub.index.embedded.backend import EmbeddedIndex
 from schema.filters import FilterError, parse_filter
 from tests.elastic import expect
 from tests.elastic.expect import Backend, view

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from hub.index.base import SortKey
 from hub.index.elastic.backend import ElasticIndex
-from hub.index.embedded import EmbeddedIndex
+from hub.index.embedded.backend import EmbeddedIndex
 from schema.filters import parse_filter
 from tests.elastic import expect
 from tests.elastic.expect import page_through, view

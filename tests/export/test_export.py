@@ -1,6 +1,6 @@
-"""Exports over a real index: the parquet route gives exactly what paging the cohort
-gives, mirrored series land in every repository's manifest, live rows are included, and
-records arrive in bounded chunks."""
+"""Exports over a real index: the embedded parquet route gives exactly what the
+protocol's default (paging the cohort) gives, mirrored series land in every
+repository's manifest, live rows are included, and records arrive in bounded chunks."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from hub.export import prepare_export
-from hub.export.records import _paged_chunks, corpus_file, record_chunks
-from hub.index.embedded import EmbeddedCohort
+from hub.export.records import record_chunks
+from hub.index.embedded.cohort import EmbeddedCohort
+from hub.index.embedded.records import corpus_file
+from hub.index.protocol import CohortView
 from hub.service import Hub
 from tests.conftest import hub_config
 from tests.export.conftest import MIRRORED, TCIA_ONLY
@@ -31,7 +33,7 @@ def hub(data_dir: Path) -> Iterator[Hub]:
 
 def _view(hub: Hub, filter_json: object, text: str | None = None) -> EmbeddedCohort:
     view = hub.cohort(filter_json, text).view
-    assert isinstance(view, EmbeddedCohort) and corpus_file(view) is not None
+    assert isinstance(view, EmbeddedCohort) and corpus_file(view.gen) is not None
     return view
 
 
@@ -48,7 +50,7 @@ def test_parquet_route_equals_paging_the_cohort(
 ) -> None:
     view = _view(hub, filter_json, text)
     fast = [r for chunk in record_chunks(view) for r in chunk]
-    paged = {r["series_uid"]: r for chunk in _paged_chunks(view, None) for r in chunk}
+    paged = {r["series_uid"]: r for chunk in CohortView.record_chunks(view, None) for r in chunk}
     assert len(fast) == view.counts().series == len(paged) > 100
     assert all(r == paged[r["series_uid"]] for r in fast)
     assert fast[0]["study_date"] is None or len(fast[0]["study_date"]) == 10
@@ -56,7 +58,7 @@ def test_parquet_route_equals_paging_the_cohort(
 
 def test_corpus_rows_are_in_row_order(hub: Hub) -> None:
     view = _view(hub, {})
-    table = pq.read_table(corpus_file(view), columns=["row", "series_uid"])  # type: ignore[arg-type]
+    table = pq.read_table(corpus_file(view.gen), columns=["row", "series_uid"])  # type: ignore[arg-type]
     assert table["row"].to_pylist() == list(range(view.gen.base_columns.rows))
 
 
@@ -65,7 +67,7 @@ def test_chunks_are_bounded_and_limit_counts(hub: Hub) -> None:
     sizes = [len(c) for c in record_chunks(view, chunk_rows=700)]
     assert max(sizes) <= 700 and len(sizes) >= 10 and sum(sizes) == view.counts().series
     assert sum(len(c) for c in record_chunks(view, limit=1234, chunk_rows=500)) == 1234
-    assert sum(len(c) for c in _paged_chunks(view, 1234)) == 1234
+    assert sum(len(c) for c in CohortView.record_chunks(view, 1234)) == 1234
 
 
 def test_ndjson_export_lists_the_cohort(hub: Hub) -> None:

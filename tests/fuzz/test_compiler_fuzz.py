@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.index.embedded import EmbeddedCohort
+from hub.index.embedded.cohort import EmbeddedCohort
 from hub.service import Hub
 from schema.filters import And, Search, parse_filter
 from schema.record import TEXT_FIELDS

@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.index.columns import MAX_SPLIT_CODES, MISSING, ColumnStore
+from hub.index.embedded.columns import MAX_SPLIT_CODES, MISSING, ColumnStore
 
 
 def store(codes: np.ndarray) -> ColumnStore:

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import hub.index.embedded
+import hub.index.embedded.cohort
 import hub.service
 from adapters.batch import ARROW_SCHEMA
 from adapters.spi import (
@@ -183,7 +183,7 @@ def test_sorted_pages_order_only_as_deep_as_asked_and_agree_with_a_full_sort(
 ) -> None:
     """Sorted pages come from the first rows in order only, deepened as pages go
     deeper: together they are the full sort by (value, row), missing values last."""
-    monkeypatch.setattr(hub.index.embedded, "RANKING_MIN", 8)
+    monkeypatch.setattr(hub.index.embedded.cohort, "RANKING_MIN", 8)
     key = SortKey("age", descending)
     paged = [(n["age"], n["row"]) for n in page_through(small_hub, SORTABLE_COHORT, 7, [key])]
     present = sorted((a, r) for a, r in paged if a is not None)
@@ -240,7 +240,7 @@ def test_text_pages_rank_only_as_deep_as_asked_and_agree_with_the_full_ranking(
     """Pages of a text question come from a ranking of the best hits only, deepened as
     the pages go deeper; together they are every hit once, best first, as one full
     tantivy ranking orders them."""
-    monkeypatch.setattr(hub.index.embedded, "RANKING_MIN", 8)
+    monkeypatch.setattr(hub.index.embedded.cohort, "RANKING_MIN", 8)
     view = small_hub.cohort({"=": {"modality": "CT"}}, "lung").view
     gen = view.gen
     total = view.counts().series
@@ -378,7 +378,7 @@ def test_failed_reharvest_keeps_snapshot_and_counts(
 def test_documents_by_address_equal_documents_found_by_row(small_hub: Hub) -> None:
     """The generation's document addresses read the same documents the search on `row`
     finds, for rows from every segment."""
-    from hub.index.generation import stored_documents
+    from hub.index.embedded.generation import stored_documents
 
     gen = small_hub.cohort(None, None).view.gen
     addresses = gen.files.addresses

@@ -17,11 +17,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from hub.index import live
 from hub.index.base import CohortQuery, SortKey
-from hub.index.composite import CompositeColumns
-from hub.index.embedded import EmbeddedIndex
-from hub.index.generation import stored_documents
+from hub.index.embedded import live
+from hub.index.embedded.backend import EmbeddedIndex
+from hub.index.embedded.composite import CompositeColumns
+from hub.index.embedded.generation import stored_documents
 from hub.index.snapshots import SnapshotStore
 from schema.filters import parse_filter
 

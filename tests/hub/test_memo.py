@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from hub.index.memo import Memo, once
+from hub.index.embedded.memo import Memo, once
 
 
 def test_memo_is_bounded_by_the_bytes_it_holds() -> None:
@@ -61,7 +61,7 @@ def test_once_computes_per_instance_without_serialising_instances() -> None:
 
 
 def test_document_cache_reads_each_row_once_and_hands_out_copies() -> None:
-    from hub.index.memo import DocumentCache
+    from hub.index.embedded.memo import DocumentCache
 
     cache = DocumentCache(size=3)
     reads: list[list[int]] = []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.index.build import build_generation
+from hub.index.embedded.build import build_generation
 from hub.index.snapshots import SnapshotStore
 from hub.index.staging import remove_all_but, writing
 from hub.service import Hub

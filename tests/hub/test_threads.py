@@ -16,7 +16,7 @@ from adapters.spi import SourceSettings
 from hub.api.app import create_app
 from hub.config import HubSettings
 from hub.federation.planner import Planner
-from hub.index.live import LiveRecords
+from hub.index.embedded.live import LiveRecords
 from tests.conftest import hub_config
 
 

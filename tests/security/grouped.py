@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from hub.index.columns import ColumnStore
-from hub.index.embedded import EmbeddedCohort
+from hub.index.embedded.cohort import EmbeddedCohort
+from hub.index.embedded.columns import ColumnStore
 from schema.evaluate import matches
 from schema.filters import Node, fields_used
 

@@ -26,7 +26,7 @@ import pytest
 
 from adapters.spi import SourceSettings
 from hub.config import HubConfig, HubSettings
-from hub.index.build import build_generation
+from hub.index.embedded.build import build_generation
 from hub.index.snapshots import SnapshotStore
 from hub.security.access import operator
 from hub.security.apikeys import hash_key

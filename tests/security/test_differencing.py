@@ -26,8 +26,8 @@ import pytest
 
 from adapters.spi import SourceSettings
 from hub.config import HubConfig, HubSettings, IndexTables
-from hub.index.build import build_generation
 from hub.index.elastic.backend import ElasticIndex
+from hub.index.embedded.build import build_generation
 from hub.index.snapshots import SnapshotStore
 from hub.security.access import operator
 from hub.security.apikeys import hash_key

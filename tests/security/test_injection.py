@@ -31,7 +31,7 @@ from adapters.gen3 import Gen3Adapter
 from adapters.idc import IdcAdapter
 from adapters.spi import Page, SourceSettings
 from adapters.tcia import TciaAdapter
-from hub.index.embedded import EmbeddedCohort
+from hub.index.embedded.cohort import EmbeddedCohort
 from hub.service import Hub
 from schema.filters import And, FilterError, Node, Search, parse_filter
 from schema.record import TEXT_FIELDS

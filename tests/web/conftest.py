@@ -69,4 +69,3 @@ def page(browser: Browser, hub_url: str) -> Iterator[Page]:
     yield page
     page.context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
-

@@ -1,13 +1,16 @@
 """The Elasticsearch/OpenSearch index backend (`index = "elasticsearch"`).
 
-Same `IndexBackend` interface and the same answers as the embedded index, on a cluster
-that scales out. Modules, one concern each: `settings` (the `[index.elasticsearch]`
-table), `client` (async client; plain JSON for OpenSearch), `runner` (the one event
-loop the synchronous API calls into), `layout` (index and alias names), `mapping`
-(generated from the canonical fields), `corpus` (documents, computed with DuckDB from
-the snapshots), `bulk` (ingest with back-pressure), `publish` (alias swaps and
-reconciling), `dsl` (filter AST → query DSL), `cohort` (the answers), `ranking` (BM25
-paging), `cursor`, `live` (live answers), `errors`, `backend` (`ElasticIndex`).
+The whole `IndexBackend` protocol (`hub/index/protocol.py`) and the same answers as the
+embedded index (`hub/index/embedded/`), on a cluster that scales out; the shared
+helpers (cursor codec, sort check, bucket keys) are in `hub/index/`.
+
+Modules, one concern each: `settings` (the `[index.elasticsearch]` table), `client`
+(async client; plain JSON for OpenSearch), `runner` (the one event loop the synchronous
+API calls into), `layout` (index and alias names), `mapping` (generated from the
+canonical fields), `corpus` (documents, computed with DuckDB from the snapshots), `bulk`
+(ingest with back-pressure), `publish` (alias swaps and reconciling), `dsl` (filter AST
+→ query DSL), `cohort` (the answers), `ranking` (BM25 paging), `live` (live answers),
+`errors`, `backend` (`ElasticIndex`).
 
 Layout. One index per source per harvest, `<prefix>-<source>-<stamp>`, behind the
 alias `<prefix>-<source>`; all current indices behind the read alias `<prefix>-all`.

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 from typing import Any
 
@@ -36,6 +36,7 @@ from hub.index.elastic.ranking import RankingCache
 from hub.index.elastic.runner import LoopRunner
 from hub.index.elastic.settings import CredentialsMissing, ElasticSettings
 from hub.index.elastic.templates import delete_templates
+from hub.index.protocol import IndexStats, Progress
 from hub.index.snapshots import Snapshot
 from schema.record import FIELDS, FieldKind
 
@@ -156,6 +157,21 @@ class ElasticIndex:
             if i.kind == "harvest"
         ]
 
+    def stats(self) -> IndexStats:
+        """What the read alias serves: its indices, their harvested series (as published)
+        and the primaries' store size (one `_stats` call)."""
+        served = self.served()
+        series = sum(int(i.meta.get("series", 0)) for i in served.indices if i.kind == "harvest")
+
+        async def store_bytes() -> int | None:
+            client = await self.client()
+            call = partial(client.indices.stats, index=self.layout.read_alias, metric="store")
+            answer = await guarded(self.settings, call)
+            size = answer.body.get("_all", {}).get("primaries", {}).get("store", {})
+            return int(size["size_in_bytes"]) if "size_in_bytes" in size else None
+
+        return IndexStats(served.key, series, self.runner.run(store_bytes()))
+
     def value_range(self, served: Served, field: str) -> tuple[int, int]:
         """Smallest and largest value of a numeric field over the whole index (dates in
         days since 1970-01-01, as the embedded index keeps them)."""
@@ -179,7 +195,7 @@ class ElasticIndex:
         self,
         snapshots: Sequence[Snapshot],
         priorities: dict[str, int],
-        progress: Callable[[int], Any] | None = None,
+        progress: Progress | None = None,
     ) -> list[str]:
         """Publish harvested snapshots (see `publish.py`); the sources republished."""
 

@@ -11,28 +11,27 @@ that always ends with the unique `row_key`: one search a page, no 10,000-row win
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from functools import cached_property
 from typing import Any, Protocol
 
-from hub.index import base
-from hub.index.base import Bucket, CohortQuery, Counts, Facet, QueryError, SeriesPage, SortKey
-from hub.index.elastic import cursor
+from hub.index import base, cursor
+from hub.index.base import Bucket, CohortQuery, Counts, Facet, SeriesPage, SortKey
+from hub.index.common import bucket_key, question_nodes
 from hub.index.elastic.counting import Counting, Searcher
 from hub.index.elastic.dsl import ROW_ORDER, cohort_query, sort_clauses
 from hub.index.elastic.layout import Served
 from hub.index.elastic.mapping import SOURCE_INCLUDES, STORED_ONLY, es_field
 from hub.index.elastic.ranking import RankingCache, rank
 from hub.index.elastic.runner import LoopRunner
-from schema.filters import And, Node, Search
-from schema.record import FIELDS, TEXT_FIELDS, FieldKind
+from hub.index.protocol import CohortView
+from schema.filters import Node, Search
+from schema.record import FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
 FACET_SHARD_SIZE = 10_000
 MAX_SOURCES = 1_000
 DAY_MS = 86_400_000
-EPOCH = dt.date(1970, 1, 1)
 
 
 class Cluster(Searcher, Protocol):
@@ -45,17 +44,15 @@ class Cluster(Searcher, Protocol):
     def value_range(self, served: Served, field: str) -> tuple[int, int]: ...
 
 
-class ElasticCohort:
+class ElasticCohort(CohortView):
     """A cohort over the generation the backend served when the question was asked."""
 
     def __init__(self, owner: Cluster, served: Served, query: CohortQuery) -> None:
         self.owner = owner
         self.served = served
-        text = (query.text or "").strip()
-        self.text_node: Search | None = Search(text, TEXT_FIELDS) if text else None
-        self.node: Node = (
-            query.filter if self.text_node is None else And((query.filter, self.text_node))
-        )
+        nodes = question_nodes(query)
+        self.text_node: Search | None = nodes.text_node
+        self.node: Node = nodes.node
         self.query = cohort_query(self.node)
         self.counting = Counting(owner, served, self.node, self.query)
 
@@ -112,11 +109,7 @@ class ElasticCohort:
     def histogram(self, field: str, interval: float) -> list[Bucket]:
         base.check_histogram_field(field, interval)
         low, high = self.owner.value_range(self.served, field)
-        if (high - low) / interval > base.MAX_HISTOGRAM_BUCKETS:
-            raise QueryError(
-                f"interval {interval} would give more than {base.MAX_HISTOGRAM_BUCKETS:,} buckets "
-                f"over {field} (range {low}..{high}); use a larger interval"
-            )
+        base.check_histogram_buckets(field, interval, low, high)
         is_date = FIELDS[field].kind is FieldKind.DATE
         step = interval * DAY_MS if is_date else interval
         aggs = {"h": {"histogram": {"field": field, "interval": step}}}
@@ -237,10 +230,3 @@ def _node(source: dict[str, Any]) -> dict[str, Any]:
     for name in (*STORED_ONLY, "fetched_at"):
         node[name] = source.get(name)
     return node
-
-
-def bucket_key(key: float, is_date: bool) -> str:
-    """The embedded index's bucket keys: ISO dates, or numbers without a needless `.0`."""
-    if is_date:
-        return (EPOCH + dt.timedelta(days=int(key))).isoformat()
-    return str(int(key)) if float(key).is_integer() else str(key)

@@ -13,12 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hub.index.base import QueryError, SortKey
+from hub.index.base import SortKey, check_sort
 from hub.index.elastic.mapping import NESTED_PATH, ROW_KEY, es_field, words_field
 from schema.evaluate import tokenize
 from schema.filters import And, Compare, In, IsMissing, Node, Or, Search, Value, walk
-from schema.quoting import quote
-from schema.record import FIELDS
 
 Query = dict[str, Any]
 MATCH_NONE: Query = {"match_none": {}}
@@ -101,16 +99,8 @@ def sort_clauses(sort: list[SortKey], ranked: bool) -> list[dict[str, Any]]:
     A field sorts with missing values last in both directions, ties in row order;
     `ranked` (free text present) makes BM25 the default order.
     """
-    if len(sort) > 1:
-        raise QueryError("sorting on more than one field is not supported yet; give one sort key")
-    key = sort[0] if sort else None
+    key = check_sort(sort)
     if key is not None and key.field != "score":
-        spec = FIELDS.get(key.field)
-        if spec is None or spec.multi_valued:
-            sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
-            raise QueryError(
-                f"cannot sort on {quote(key.field)}; sortable: score, {', '.join(sortable)}"
-            )
         order = "desc" if key.descending else "asc"
         return [{es_field(key.field): {"order": order, "missing": "_last"}}, *ROW_ORDER]
     if ranked:

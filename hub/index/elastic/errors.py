@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import elastic_transport
 import elasticsearch
 
-from hub.index.base import IndexNotReady
+from hub.index.base import IndexFailure, IndexNotReady
 from hub.index.elastic.settings import ElasticSettings
 
 T = TypeVar("T")
@@ -41,11 +41,11 @@ class ElasticAuthError(ElasticUnavailable):
     """The cluster refused our credentials (HTTP 401) or their rights (HTTP 403)."""
 
 
-class ElasticFailure(RuntimeError):
+class ElasticFailure(IndexFailure):
     """The cluster rejected a request the hub generated: a bug, not a user error."""
 
 
-class IngestError(RuntimeError):
+class IngestError(IndexFailure):
     """Bulk ingest gave up (a document was refused, or 429s outlasted the retries)."""
 
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hub.index.tantivy_query import to_index_value
+from hub.index.embedded.tantivy_query import to_index_value
 from schema.filters import And, Compare, In, IsMissing, Node, Or, Search, Value
 from schema.record import FIELDS, FieldKind
 

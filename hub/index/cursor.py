@@ -1,9 +1,9 @@
-"""Opaque `after` cursors for `search_after` paging, bound to one cohort question.
+"""Opaque `after` cursors, bound to one cohort question, for both backends.
 
 A cursor holds the position (for `hasNextPage`), the sort values of the last series
-shown, and a digest of the question (generation, filter, text, sort). A cursor of
-another question, another generation or another backend is a QueryError, as in the
-embedded index.
+shown when the backend pages with `search_after` (none for the embedded index, which
+pages by position), and a digest of the question (generation, filter, text, sort). A
+cursor of another question, another generation or another backend is a QueryError.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def digest(signature: str) -> str:
 
 
 def encode(position: int, search_after: list[Any], signature: str) -> str:
-    payload = {"p": position, "a": search_after, "s": digest(signature), "b": "es"}
+    payload = {"p": position, "a": search_after, "s": digest(signature)}
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
 
 
@@ -40,8 +40,7 @@ def decode(cursor: str, signature: str, width: int) -> Cursor:
         payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         position, values = int(payload["p"]), payload["a"]
         if (
-            payload.get("b") != "es"
-            or payload["s"] != digest(signature)
+            payload["s"] != digest(signature)
             or position < 0
             or not isinstance(values, list)
             or len(values) != width

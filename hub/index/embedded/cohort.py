@@ -1,67 +1,61 @@
-"""The embedded index: tantivy on disk plus numpy columns, nothing to install or start.
+"""One cohort question over the embedded index: a row selection over one generation.
 
-tantivy answers text (BM25), facets and histograms (its aggregation API) and stores
-the documents; the numpy columns (see `columns.py`) give exact distinct counts and
-cursor paging. Both belong to one generation directory; a new harvest builds a new
-generation and flips `CURRENT`, which every open index notices within a second.
+The rows a question selects are computed once (numpy columns, tantivy for text) and
+shared by its counts, facets, histogram and pages; selections and rankings are also
+remembered by the index that made the cohort, for the next page and the next question.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import hashlib
-import json
-import logging
-import threading
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 import tantivy
 
+from hub.index import cursor
 from hub.index.base import (
-    MAX_HISTOGRAM_BUCKETS,
     Bucket,
     CohortQuery,
     Counts,
     Facet,
-    IndexNotReady,
-    LiveAnswer,
-    QueryError,
     SeriesPage,
     SortKey,
-    SourceSnapshotInfo,
     check_facets,
+    check_histogram_buckets,
     check_histogram_field,
     check_page,
+    check_sort,
 )
-from hub.index.columns import ColumnStore, Rows
-from hub.index.composite import CompositeColumns
-from hub.index.generation import Generation, TantivyPart, open_generation, stored_documents
-from hub.index.live import LiveRecords, attach
-from hub.index.memo import DocumentCache, Memo, once
-from hub.index.tantivy_query import EPOCH
-from schema.filters import MATCH_ALL, And, Node, Search, fields_used
-from schema.quoting import quote
-from schema.record import FIELDS, TEXT_FIELDS, FieldKind
+from hub.index.common import bucket_key, question_nodes
+from hub.index.embedded.columns import ColumnStore, Rows
+from hub.index.embedded.composite import CompositeColumns
+from hub.index.embedded.generation import Generation, TantivyPart, stored_documents
+from hub.index.embedded.live import LiveRecords
+from hub.index.embedded.memo import DocumentCache, Memo, once
+from hub.index.embedded.records import corpus_file, parquet_chunks
+from hub.index.protocol import CHUNK_ROWS, CohortView, Record
+from schema.filters import MATCH_ALL, Node, Search
+from schema.record import FIELDS, FieldKind
 
-log = logging.getLogger(__name__)
-MEMO_BYTES = 64 * 1024 * 1024
-"""Row selections and rankings remembered per process (see `Memo`); an IDC-wide
-selection is 8 MB, a typical one well under 1 MB."""
-TEXT_MEMO_BYTES = 32 * 1024 * 1024
-"""Rows each searched text matches: few words come back often ("lung", "brain"), and
-finding a common one's rows again costs 20-100 ms."""
-DOCUMENTS_KEPT = 20_000
-"""Stored documents kept per process (see `DocumentCache`): ~30 MB for IDC's."""
 RANKING_MIN = 1024
 """Hits ranked at least (then doubling as pages go deeper), so the first pages of a
 text question do not rank every hit."""
+
+
+class Owner(Protocol):
+    """What a cohort asks of the index that made it (`EmbeddedIndex`), named here so the
+    index imports the cohort and not the other way round."""
+
+    live: LiveRecords
+    memo: Memo
+    text_memo: Memo
+    documents: DocumentCache
+
+    def harvested_rows(self, gen: Generation, node: Node, compute: Callable[[], Rows]) -> Rows: ...
 
 
 @dataclass
@@ -84,118 +78,16 @@ class Ranking:
         return out
 
 
-class EmbeddedIndex:
-    """The default index backend, under `<data_dir>/index`."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.root = data_dir / "index"
-        self._lock = threading.Lock()
-        self._gen: Generation | None = None
-        self._checked = 0.0
-        self.live = LiveRecords()
-        self.memo = Memo(MEMO_BYTES)
-        self.text_memo = Memo(TEXT_MEMO_BYTES)  # not pushed out by large row selections
-        self.documents = DocumentCache(DOCUMENTS_KEPT)
-
-    def generation(self) -> Generation:
-        """The current generation, reopened when `CURRENT` has moved (checked once a second)."""
-        now = time.monotonic()
-        if self._gen is not None and now - self._checked < 1.0:
-            return self._gen
-        with self._lock:
-            self._checked = now
-            current = self.root / "CURRENT"
-            if not current.is_file():
-                raise IndexNotReady("the index has not been built yet; run `imaging-hub harvest`")
-            name = current.read_text().strip()
-            if self._gen is None or self._gen.name != name:
-                gen = open_generation(self.root / name)
-                self._gen = attach(gen, self.live) if self.live.table.num_rows else gen
-            return self._gen
-
-    def reopen(self, drop_live: Collection[str] = ()) -> None:
-        """Read `CURRENT` again on the next question instead of within a second, first
-        forgetting the live answers of `drop_live`: after a runtime source change
-        (hub/registry/admin.py) the next answer must already reflect it."""
-        self.live.drop(drop_live)
-        with self._lock:
-            self._gen = None
-            self._checked = 0.0
-
-    def add_live(self, source: str, batches: list[Any], ttl_s: float, priority: int = 100) -> None:
-        """Merge a live source's answer into the index (kept for `ttl_s` seconds)."""
-        self.add_live_many([LiveAnswer(source, batches, ttl_s, priority)])
-
-    def add_live_many(self, answers: list[LiveAnswer]) -> None:
-        """Merge several live answers at once: one pass, one new generation value."""
-        self.live.upsert(answers)
-        gen = self.generation()
-        with self._lock:
-            self._gen = attach(gen, self.live)
-
-    def harvested_rows(self, gen: Generation, node: Node, compute: Callable[[], Rows]) -> Rows:
-        """Rows of the harvested part a filter selects, remembered per generation: live
-        answers leave them unchanged unless the filter names a source (live sources mark
-        harvested series), so a question prepared while live sources are asked, or asked
-        again for its next page, does not evaluate them twice."""
-        live = gen.live_version if "source" in fields_used(node) else None
-        return self.memo.get(("rows", gen.name, live, repr(node)), compute)
-
-    def prepare(self, query: CohortQuery) -> None:
-        """Evaluate the harvested part of a question (see `harvested_rows`), meant to run
-        while the live sources are being asked."""
-        try:
-            cohort = self.cohort(query)
-        except IndexNotReady:
-            return
-        self.harvested_rows(cohort.gen, cohort.node, cohort._harvested_rows)
-
-    def warm_live(self) -> None:
-        """Build what merging live answers needs (a sorted copy of the series dictionary,
-        ~1 s for IDC) now, instead of during the first live query."""
-        try:
-            columns = self.generation().base_columns
-        except IndexNotReady:
-            return
-        for name in ("series_uid", "study_uid", "patient_key"):
-            columns.lookup(name, [])
-
-    def close(self) -> None:
-        """Nothing to release: generations are read-only and live parts live in memory."""
-
-    def ready(self) -> bool:
-        try:
-            self.generation()
-        except (IndexNotReady, OSError, ValueError):
-            return False
-        return True
-
-    def cohort(self, query: CohortQuery) -> EmbeddedCohort:
-        return EmbeddedCohort(self, self.generation(), query)
-
-    def snapshots(self) -> list[SourceSnapshotInfo]:
-        try:
-            meta = self.generation().meta
-        except IndexNotReady:
-            return []
-        return [
-            SourceSnapshotInfo(s["source"], s["series"], s["harvested_at"], s.get("data_version"))
-            for s in meta["snapshots"]
-        ]
-
-
-class EmbeddedCohort:
+class EmbeddedCohort(CohortView):
     """A cohort over one generation; the row mask and tantivy query are built once."""
 
-    def __init__(self, owner: EmbeddedIndex, gen: Generation, query: CohortQuery) -> None:
+    def __init__(self, owner: Owner, gen: Generation, query: CohortQuery) -> None:
         self.owner = owner
         self.gen = gen
         self.query = query
-        text = (query.text or "").strip()
-        self.text_node: Search | None = Search(text, TEXT_FIELDS) if text else None
-        self.node: Node = (
-            query.filter if self.text_node is None else And((query.filter, self.text_node))
-        )
+        nodes = question_nodes(query)
+        self.text_node: Search | None = nodes.text_node
+        self.node: Node = nodes.node
 
     @once
     def tantivy_query(self) -> tantivy.Query:
@@ -266,58 +158,46 @@ class EmbeddedCohort:
             return []
         total = len(self.rows)
         facets = []
+        columns = self.gen.columns
         for name in fields:
-            columns = self.gen.columns
-            if name != "source" and isinstance(columns, ColumnStore):  # no live part
-                top, covered = columns.top_values(name, self.rows, size, self.outside)
-                buckets = [Bucket(key, count) for key, count in top]
-                facets.append(Facet(name, buckets, max(0, total - covered)))
-                continue
             if name == "source":  # live sources of harvested series are known to the bits
                 counted = {k: v for k, v in self.by_source().items() if v}
-            else:
-                counted = columns.value_counts(name, self.rows)
-            buckets = sorted(
-                (Bucket(key, count) for key, count in counted.items()),
-                key=lambda b: (-b.count, b.key),
-            )
-            covered = sum(b.count for b in buckets)
-            missing = 0 if name == "source" else max(0, total - covered)
-            facets.append(Facet(name, buckets[:size], missing))
+                buckets = sorted(
+                    (Bucket(key, count) for key, count in counted.items()),
+                    key=lambda b: (-b.count, b.key),
+                )
+                facets.append(Facet(name, buckets[:size], 0))
+                continue
+            top, covered = columns.top_values(name, self.rows, size, self.outside)
+            buckets = [Bucket(key, count) for key, count in top]
+            facets.append(Facet(name, buckets, max(0, total - covered)))
         return facets
 
     def histogram(self, field: str, interval: float) -> list[Bucket]:
         check_histogram_field(field, interval)
         low, high = self.gen.columns.value_range(field)
-        if (high - low) / interval > MAX_HISTOGRAM_BUCKETS:
-            raise QueryError(
-                f"interval {interval} would give more than {MAX_HISTOGRAM_BUCKETS:,} buckets "
-                f"over {field} (range {low}..{high}); use a larger interval"
-            )
+        check_histogram_buckets(field, interval, low, high)
         counted = self.gen.columns.histogram(field, self.rows, interval)
         if counted:  # every bucket from the lowest to the highest, empty ones too
             low_bucket, high_bucket = min(counted), max(counted)
             counted = {i: counted.get(i, 0) for i in range(low_bucket, high_bucket + 1)}
         is_date = FIELDS[field].kind is FieldKind.DATE
-        return [Bucket(_bucket_key(i * interval, is_date), c) for i, c in sorted(counted.items())]
+        return [Bucket(bucket_key(i * interval, is_date), c) for i, c in sorted(counted.items())]
 
     def series(self, first: int, after: str | None, sort: list[SortKey]) -> SeriesPage:
         check_page(first)
-        if len(sort) > 1:
-            raise QueryError(
-                "sorting on more than one field is not supported yet; give one sort key"
-            )
+        key = check_sort(sort)
         # Not the live version: every other question's live answers move it, and a cursor
         # must survive them. Live series come after the harvested ones in row order, so
         # default pages stay put; sorted pages may shift if a live answer changed.
         signature = repr((self.gen.name, self.node, sort))
-        start = _decode_cursor(after, signature) if after else 0
+        start = cursor.decode(after, signature, 0).position if after else 0
         total = len(self.rows)
         ranking = None
-        if sort and sort[0].field != "score":
-            rows = self._rows_sorted_by(sort[0], start + first)
+        if key is not None and key.field != "score":
+            rows = self._rows_sorted_by(key, start + first)
         elif self.text_node is not None:
-            best_first = not sort or sort[0].descending
+            best_first = key is None or key.descending
             ranking = self._ranking(start + first if best_first else total)
             rows = ranking.rows if best_first else ranking.rows[::-1]
         else:
@@ -327,7 +207,7 @@ class EmbeddedCohort:
         if ranking is not None:
             for node, score in zip(nodes, ranking.scores_of(page_rows), strict=True):
                 node["score"] = score
-        cursors = [_encode_cursor(start + i + 1, signature) for i in range(len(page_rows))]
+        cursors = [cursor.encode(start + i + 1, [], signature) for i in range(len(page_rows))]
         return SeriesPage(
             total=total,
             nodes=nodes,
@@ -336,16 +216,43 @@ class EmbeddedCohort:
             end_cursor=cursors[-1] if cursors else after,
         )
 
+    # --- the fast paths -----------------------------------------------------------
+
+    def record_chunks(
+        self,
+        limit: int | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+        columns: list[str] | None = None,
+    ) -> Iterator[list[Record]]:
+        """From the generation's parquet corpus (see `records.py`), when it has one."""
+        if corpus_file(self.gen) is None:
+            return super().record_chunks(limit, chunk_rows, columns)
+        rows = self.rows if limit is None else self.rows[:limit]
+        return parquet_chunks(self.gen, rows, self.owner.live.table, chunk_rows, columns)
+
+    def series_window(self, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Browse order is row order: only the window's documents are read."""
+        if self.text_node is not None:  # browse order of a text question is BM25's
+            return super().series_window(offset, limit)
+        wanted = [int(r) for r in self.rows[offset : offset + limit]]
+        return self._documents(wanted), len(self.rows)
+
+    def study_window(self, offset: int, limit: int) -> tuple[list[str], int]:
+        """From the study column of a harvested generation (no live part): first rows of
+        each distinct study, in row order."""
+        columns = self.gen.columns
+        if self.text_node is not None or not isinstance(columns, ColumnStore):
+            return super().study_window(offset, limit)
+        codes = np.asarray(columns.codes("study_uid"))[self.rows]
+        unique, first = np.unique(codes, return_index=True)
+        ordered = unique[np.argsort(first, kind="stable")]
+        page = pa.array(ordered[offset : offset + limit], pa.int64())
+        return columns.dictionary("study_uid").take(page).to_pylist(), len(unique)
+
     def _rows_sorted_by(self, key: SortKey, needed: int) -> npt.NDArray[np.int64]:
         """At least the first `needed` rows in `key` order (ties and missing values by
         row, missing last), remembered per question for the next pages; only as many
         as the pages reached so far are put in order, doubling from `RANKING_MIN`."""
-        spec = FIELDS.get(key.field)
-        if spec is None or spec.multi_valued:
-            sortable = [n for n, s in FIELDS.items() if not s.multi_valued]
-            raise QueryError(
-                f"cannot sort on {quote(key.field)}; sortable: score, {', '.join(sortable)}"
-            )
         limit = _doubled(RANKING_MIN, needed, len(self.rows))
         memo_key = (self.gen.name, self.gen.live_version, repr(self.node), key, limit)
         return self.owner.memo.get(("sorted", memo_key), lambda: self._sort(key, limit))
@@ -426,31 +333,3 @@ def _doubled(start: int, needed: int, cap: int) -> int:
     while limit < needed:
         limit *= 2
     return min(limit, cap)
-
-
-def _bucket_key(key: float, is_date: bool) -> str:
-    if is_date:
-        return (EPOCH + dt.timedelta(days=int(key))).isoformat()
-    return str(int(key)) if float(key).is_integer() else str(key)
-
-
-def _encode_cursor(position: int, signature: str) -> str:
-    payload = json.dumps({"p": position, "s": _digest(signature)}).encode()
-    return base64.urlsafe_b64encode(payload).decode()
-
-
-def _decode_cursor(cursor: str, signature: str) -> int:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        position = int(payload["p"])
-        if payload["s"] != _digest(signature) or position < 0:
-            raise ValueError
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise QueryError(
-            "the `after` cursor does not belong to this cohort query; start again without it"
-        ) from None
-    return position
-
-
-def _digest(signature: str) -> str:
-    return hashlib.blake2b(signature.encode(), digest_size=8).hexdigest()

@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 
 import tantivy
 
+from hub.index.common import EPOCH
 from schema.evaluate import tokenize
 from schema.filters import And, Compare, In, IsMissing, Node, Or, Search, Value
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
-EPOCH = dt.date(1970, 1, 1)
 RAW_SUFFIX = "__raw"
 STORED_ONLY = ("viewer_url", "download_url", "fetched_at")
 FETCHED_AT = "%Y-%m-%dT%H:%M:%SZ"  # how documents show `fetched_at`

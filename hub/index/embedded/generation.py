@@ -20,10 +20,11 @@ import numpy.typing as npt
 import pyarrow as pa
 import tantivy
 
-from hub.index.columns import ColumnStore
-from hub.index.composite import CompositeColumns
-from hub.index.memo import once
-from hub.index.tantivy_query import EPOCH, FETCHED_AT, STORED_ONLY, QueryCompiler
+from hub.index.common import EPOCH
+from hub.index.embedded.columns import ColumnStore
+from hub.index.embedded.composite import CompositeColumns
+from hub.index.embedded.memo import once
+from hub.index.embedded.tantivy_query import FETCHED_AT, STORED_ONLY, QueryCompiler
 from schema.record import FIELDS
 
 

@@ -25,18 +25,18 @@ import numpy as np
 import tantivy
 
 from adapters.batch import ARROW_SCHEMA
-from hub.index.columns import KEYWORD_COLUMNS, NUMERIC_COLUMNS, encode_columns
-from hub.index.generation import ADDRESSES_FILE, document_addresses
-from hub.index.merge import merged_columns_sql, sql_literal
-from hub.index.snapshots import Snapshot
-from hub.index.staging import partial_of, remove_all_but
-from hub.index.tantivy_query import (
+from hub.index.embedded.columns import KEYWORD_COLUMNS, NUMERIC_COLUMNS, encode_columns
+from hub.index.embedded.generation import ADDRESSES_FILE, document_addresses
+from hub.index.embedded.tantivy_query import (
     FETCHED_AT,
     PRESENCE_TERMS,
     PRESENT,
     RAW_SUFFIX,
     build_schema,
 )
+from hub.index.merge import merged_columns_sql, sql_literal
+from hub.index.snapshots import Snapshot
+from hub.index.staging import partial_of, remove_all_but
 from schema.record import FIELDS, RECORD_COLUMNS, TEXT_FIELDS, FieldKind
 
 BATCH_ROWS = 50_000

@@ -31,11 +31,11 @@ import tantivy
 
 from adapters.batch import ARROW_SCHEMA
 from hub.index.base import LiveAnswer
-from hub.index.build import BROWSE, merge_sql, tantivy_json_sql
-from hub.index.columns import MISSING, ColumnStore, encode_columns, source_bits
-from hub.index.composite import CompositeColumns, align_codes
-from hub.index.generation import Generation, LivePart, TantivyPart
-from hub.index.tantivy_query import QueryCompiler, build_schema
+from hub.index.embedded.build import BROWSE, merge_sql, tantivy_json_sql
+from hub.index.embedded.columns import MISSING, ColumnStore, encode_columns, source_bits
+from hub.index.embedded.composite import CompositeColumns, align_codes
+from hub.index.embedded.generation import Generation, LivePart, TantivyPart
+from hub.index.embedded.tantivy_query import QueryCompiler, build_schema
 
 MIN_RETENTION_S = 60.0
 

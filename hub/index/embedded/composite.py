@@ -14,7 +14,7 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
-from hub.index.columns import MISSING, ColumnStore, Mask, Rows
+from hub.index.embedded.columns import MISSING, ColumnStore, Mask, Rows
 from schema.record import FIELDS, FieldKind
 
 SHARED_CODES = ("study_uid", "patient_key")
@@ -69,6 +69,22 @@ class CompositeColumns:
         main_rows, live_rows = self._split(rows)
         main = self.main.value_counts(name, main_rows)
         return _summed(main, self.live.value_counts(name, live_rows))
+
+    def top_values(
+        self, name: str, rows: Rows, size: int, outside: Rows | None = None
+    ) -> tuple[list[tuple[str, int]], int]:
+        """As `ColumnStore.top_values` (most rows first, ties by value; and the rows holding
+        any value); `outside` is not needed: the live part is small."""
+        counted = self.value_counts(name, rows)
+        top = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+        return top[:size], sum(counted.values())
+
+    def sources_of(self, row: int) -> list[str]:
+        """Sources holding the series at `row`: a harvested series' bits say which live
+        sources also answered it."""
+        if row < self.main.rows:
+            return self.main.sources_of(row)
+        return self.live.sources_of(row - self.main.rows)
 
     def histogram(self, field: str, rows: Rows, interval: float) -> dict[int, int]:
         main_rows, live_rows = self._split(rows)
