@@ -1,0 +1,96 @@
+"""The documents the hub sends, recorded once so a raw loader can send exactly them.
+
+A publish under a throwaway prefix runs the hub's own code (corpus, level documents,
+chunking) with the bulk request replaced by a recorder: every chunk's NDJSON body goes to
+a file, and every index creation (mappings and settings) is noted. The raw loader then
+replays those bodies; whatever documents the hub makes, the baseline sends the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elasticsearch._async.client.indices import IndicesClient
+
+from bench.scale.cluster import Cluster
+from bench.scale.data import PRIORITIES, BenchData
+from bench.scale.plan import Plan
+from bench.scale.settings import CAPTURE_PREFIX, elastic_settings
+from hub.index.elastic.backend import ElasticIndex
+from hub.index.elastic.bulk import BulkWriter, Line
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: str
+    offset: int
+    length: int
+    docs: int
+
+
+@dataclass
+class Captured:
+    """Bodies in `file`, by chunk in the order sent; `creates`: index name -> create kwargs."""
+
+    file: Path
+    chunks: list[Chunk] = field(default_factory=list)
+    creates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def docs(self) -> int:
+        return sum(c.docs for c in self.chunks)
+
+    @property
+    def size(self) -> int:
+        return sum(c.length for c in self.chunks)
+
+    def body(self, chunk: Chunk, handle: Any) -> bytes:
+        handle.seek(chunk.offset)
+        data: bytes = handle.read(chunk.length)
+        return data
+
+
+def capture(cluster: Cluster, plan: Plan, data: BenchData, work: Path) -> Captured:
+    captured = Captured(work / "hub-bulk-bodies.ndjson")
+    elastic = ElasticIndex(elastic_settings(cluster, plan, CAPTURE_PREFIX))
+    try:
+        with captured.file.open("wb") as out, _recording(captured, out):
+            asyncio.run(elastic.publish([data.snapshot], PRIORITIES))
+    finally:
+        elastic.drop()
+        elastic.close()
+    return captured
+
+
+@contextlib.contextmanager
+def _recording(captured: Captured, out: Any) -> Iterator[None]:
+    real_send, real_create = BulkWriter.send, IndicesClient.create
+
+    async def send(self: BulkWriter, lines: list[Line], ignore_missing: bool = False) -> int:
+        parts: list[str] = []
+        for action, doc in lines:
+            parts.append(action)
+            if doc is not None:
+                parts.append(doc)
+        body = ("\n".join(parts) + "\n").encode()
+        index = self.path.strip("/").removesuffix("_bulk").strip("/")
+        captured.chunks.append(Chunk(index, out.tell(), len(body), len(lines)))
+        out.write(body)
+        return len(lines)
+
+    async def create(self: IndicesClient, **kwargs: Any) -> Any:
+        captured.creates[str(kwargs.get("index"))] = dict(kwargs)
+        return await real_create(self, **kwargs)
+
+    BulkWriter.send = send  # type: ignore[method-assign]
+    IndicesClient.create = create  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BulkWriter.send = real_send  # type: ignore[method-assign]
+        IndicesClient.create = real_create  # type: ignore[method-assign]
