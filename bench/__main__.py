@@ -28,7 +28,8 @@ from bench.harvest_and_query import bench_harvest, bench_query
 from bench.load.report import dumps
 from bench.load.scenarios import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
 from bench.routing import bench_routing
-from bench.scale import STEPS, bench_scale
+from bench.scale import STEPS, bench_scale, plan_for
+from bench.scale.report import summary
 
 
 def main() -> None:
@@ -84,8 +85,9 @@ def main() -> None:
         print(json.dumps({"routing": bench_routing(args.data_dir, args.runs or 30)}, indent=2))
     if args.what == "scale":
         only = tuple(args.only.split(",")) if args.only else STEPS
-        scaled = bench_scale(args.data_dir, only, args.small, args.nodes, args.heap)
+        scaled = bench_scale(args.data_dir, only, plan_for(args.small, args.nodes, args.heap))
         print(json.dumps({"scale": scaled}, indent=2))
+        print(summary(scaled))
     if args.what == "ui":
         print(json.dumps({"ui": bench_ui(args.data_dir, args.runs or 20)}, indent=2))
     if args.what == "export":  # exports of the whole corpus, in child processes

@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,28 +46,25 @@ from bench.scale.settings import elastic_settings, elastic_table
 from hub.index.elastic.backend import ElasticIndex
 from hub.index.embedded import EmbeddedIndex
 
-__all__ = ["STEPS", "bench_scale"]
+__all__ = ["STEPS", "Plan", "bench_scale", "plan_for"]
 
 
-def bench_scale(
-    data_dir: Path,
-    only: tuple[str, ...] = STEPS,
-    small: bool = False,
-    nodes: int | None = None,
-    heap: str | None = None,
-) -> dict[str, Any]:
+def plan_for(small: bool, nodes: int | None = None, heap: str | None = None) -> Plan:
     plan = SMALL if small else FULL
-    plan = Plan(**{**plan.as_dict(), "deep_pages": plan.deep_pages,
-                   "nodes": nodes or plan.nodes, "heap": heap or plan.heap})  # fmt: skip
+    return replace(plan, nodes=nodes or plan.nodes, heap=heap or plan.heap)
+
+
+def bench_scale(data_dir: Path, only: tuple[str, ...] = STEPS, plan: Plan = FULL) -> dict[str, Any]:
     unknown = set(only) - set(STEPS)
     if unknown:
         raise SystemExit(f"--only: unknown steps {sorted(unknown)}; choose from {', '.join(STEPS)}")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         work = Path(tmp)
         print(
-            f"scale: preparing the data ({'small subset' if small else 'full corpus'})", flush=True
+            f"scale: preparing the data ({'small subset' if plan.small else 'full corpus'})",
+            flush=True,
         )
-        data = prepare(data_dir, work / "data", SMALL_COLLECTIONS if small else None)
+        data = prepare(data_dir, work / "data", SMALL_COLLECTIONS if plan.small else None)
         print(f"scale: {data.series:,} series; starting the cluster", flush=True)
         with cluster(work, plan.nodes, plan.heap) as found:
             found.wait_status("green", timeout_s=600)
@@ -103,7 +101,8 @@ def _steps(
             out[name] = run()
         except Exception as exc:  # the other figures stand; say what went wrong here
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}
-        print(f"scale: {name} done in {time.perf_counter() - t:.0f} s: {out[name]}", flush=True)
+        summary = str(out[name])
+        print(f"scale: {name} done in {time.perf_counter() - t:.0f} s: {summary[:400]}", flush=True)
 
     def ingest() -> dict[str, Any]:
         print("  recording the hub's bulk bodies", flush=True)
