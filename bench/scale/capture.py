@@ -2,7 +2,8 @@
 
 A publish under a throwaway prefix runs the hub's own code (corpus, level documents,
 chunking) with the bulk request replaced by a recorder: every chunk's NDJSON body goes to
-a file, and every index creation (mappings and settings) is noted. The raw loader then
+a file, and every index created is noted with the mappings and settings it got (from the
+call and from the index templates). The raw loader then
 replays those bodies; whatever documents the hub makes, the baseline sends the same.
 """
 
@@ -23,6 +24,9 @@ from bench.scale.plan import Plan
 from bench.scale.settings import CAPTURE_PREFIX, elastic_settings
 from hub.index.elastic.backend import ElasticIndex
 from hub.index.elastic.bulk import BulkWriter, Line
+
+GENERATED_SETTINGS = {"uuid", "creation_date", "provided_name", "version", "history_uuid"}
+"""Index settings the server makes itself and refuses to be given."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,13 @@ def _recording(captured: Captured, out: Any) -> Iterator[None]:
         return len(lines)
 
     async def create(self: IndicesClient, **kwargs: Any) -> Any:
-        captured.creates[str(kwargs.get("index"))] = dict(kwargs)
-        return await real_create(self, **kwargs)
+        answer = await real_create(self, **kwargs)
+        name = str(kwargs.get("index"))
+        mapping = (await self.get_mapping(index=name)).body[name]["mappings"]
+        settings = (await self.get_settings(index=name)).body[name]["settings"]["index"]
+        kept = {k: v for k, v in settings.items() if k not in GENERATED_SETTINGS}
+        captured.creates[name] = {"mappings": mapping, "settings": {"index": kept}}
+        return answer
 
     BulkWriter.send = send  # type: ignore[method-assign]
     IndicesClient.create = create  # type: ignore[method-assign]

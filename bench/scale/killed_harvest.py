@@ -17,14 +17,11 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from bench.scale.data import PRIORITIES, SOURCE, BenchData
+from bench.scale.data import PRIORITIES, BenchData
 from hub.index.base import CohortQuery
 from hub.index.elastic.backend import SERVED_TTL_S, ElasticIndex
-from hub.index.elastic.settings import ElasticSettings
-from hub.index.snapshots import Snapshot
 from schema.filters import parse_filter
 from tests.hub.test_reference import COHORTS
 
@@ -44,7 +41,7 @@ def bench_killed_harvest(
     served = _served(elastic)
     target = int(data.series * kill_at)
     cmd = [
-        sys.executable, "-m", "bench.scale.killed_harvest",
+        sys.executable, "-m", "bench.scale.child_harvest",
         json.dumps(table), str(data.snapshot.path), str(data.series),
     ]  # fmt: skip
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -98,23 +95,3 @@ def _harvest_indices(elastic: ElasticIndex) -> list[str]:
         return sorted(i.name for i in await elastic.layout.indices(client) if i.kind == "harvest")
 
     return elastic.runner.run(find())
-
-
-def _child(table: str, path: str, series: int) -> None:
-    """The process that is killed: publishes `path` as a newer snapshot, printing
-    `sent N` after every bulk answer."""
-    stamp = dt.datetime.now(dt.UTC).isoformat()
-    snap = Snapshot(SOURCE, Path(path), series, stamp, None)
-    elastic = ElasticIndex(ElasticSettings(**json.loads(table)))
-    sent = [0]
-
-    def progress(n: int) -> None:
-        sent[0] += n
-        print(f"sent {sent[0]}", flush=True)
-
-    asyncio.run(elastic.publish([snap], PRIORITIES, progress))
-    print("published", flush=True)
-
-
-if __name__ == "__main__":
-    _child(sys.argv[1], sys.argv[2], int(sys.argv[3]))

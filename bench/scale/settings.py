@@ -9,8 +9,10 @@ from bench.scale.plan import Plan
 from hub.index.elastic.settings import ElasticSettings
 
 HUB_PREFIX = "imaging-hub-bench"
-CAPTURE_PREFIX = "imaging-hub-bench-capture"
-RAW_PREFIX = "imaging-hub-bench-raw"
+CAPTURE_PREFIX = "bench-capture"
+RAW_PREFIX = "bench-raw"
+"""Prefixes that do not start with another's `<prefix>-`, so no layout (or index template)
+of one takes another's indices for its own."""
 
 
 def elastic_settings(cluster: Cluster, plan: Plan, prefix: str = HUB_PREFIX) -> ElasticSettings:
