@@ -32,7 +32,7 @@ def test_every_canonical_field_is_mapped_by_its_kind() -> None:
         assert props[f"{name}_words"]["analyzer"] == "whitespace"
     assert props["sources"]["type"] == "keyword" and props["primary"]["type"] == "boolean"
     assert props["viewer_url"] == {"type": "keyword", "index": False, "doc_values": False}
-    assert mappings({"kind": "harvest"})["dynamic"] == "strict"
+    assert mappings()["dynamic"] == "strict"
     assert "own" in properties(live=True) and "own" not in properties()
 
 

@@ -29,6 +29,7 @@ from hub.index.elastic.publish import Publisher
 from hub.index.elastic.ranking import RankingCache
 from hub.index.elastic.runner import LoopRunner
 from hub.index.elastic.settings import CredentialsMissing, ElasticSettings
+from hub.index.elastic.templates import delete_templates
 from hub.index.snapshots import Snapshot
 from schema.record import FIELDS, FieldKind
 
@@ -69,8 +70,12 @@ class ElasticIndex:
 
     async def search(self, **body: Any) -> dict[str, Any]:
         """A search over the read alias; the answer's body."""
+        return await self.search_in(self.layout.read_alias, **body)
+
+    async def search_in(self, index: str, **body: Any) -> dict[str, Any]:
+        """A search over `index` (a level index); the answer's body."""
         client = await self.client()
-        call = partial(client.search, index=self.layout.read_alias, **body)
+        call = partial(client.search, index=index, **body)
         answer = await guarded(self.settings, call)
         result: dict[str, Any] = answer.body
         return result
@@ -82,19 +87,21 @@ class ElasticIndex:
         with self._lock:
             if self._served is not None and now - self._served_at < SERVED_TTL_S:
                 return self._served
-        indices = self.runner.run(self._serving())
+        everything = self.runner.run(self._indices())
+        indices = [i for i in everything if self.layout.read_alias in i.aliases]
         if not indices:
             raise IndexNotReady(
                 f"nothing is published under {self.layout.read_alias} on {self.settings.url} "
                 "yet; run `imaging-hub harvest`"
             )
-        served = Served(",".join(i.name for i in indices), tuple(indices))
+        levels = tuple(self.layout.served_levels(everything))
+        served = Served(",".join(i.name for i in indices), tuple(indices), levels)
         with self._lock:
             self._served, self._served_at = served, now
         return served
 
-    async def _serving(self) -> list[IndexInfo]:
-        return await self.layout.serving(await self.client())
+    async def _indices(self) -> list[IndexInfo]:
+        return await self.layout.indices(await self.client())
 
     def ready(self) -> bool:
         try:
@@ -160,13 +167,15 @@ class ElasticIndex:
         return done
 
     def drop(self) -> None:
-        """Delete every index of this prefix (tests, benchmarks, decommissioning)."""
+        """Delete every index and index template of this prefix (tests, benchmarks,
+        decommissioning)."""
 
         async def drop_all() -> None:
             client = await self.client()
             for info in await self.layout.indices(client):
                 call = partial(client.indices.delete, index=info.name, ignore_unavailable=True)
                 await guarded(self.settings, call)
+            await delete_templates(client, self.settings)
 
         self.runner.run(drop_all())
         with self._lock:

@@ -1,9 +1,8 @@
 """One cohort question over the read alias: counts, facets, histogram, series, by source.
 
-Counts are exact, as DESIGN.md defines them: series = hits total
-(`track_total_hits`); studies and patients = distinct `study_uid` / `patient_key`,
-counted by paging a composite aggregation to its end (the `cardinality`
-aggregation is an estimate on Elasticsearch). Facets are terms aggregations with an
+Counts are exact, as DESIGN.md defines them (`counting.py`: hits totals of the series
+and of the level indices, or a composite aggregation when live answers or a publish
+under way make the level indices miss something). Facets are terms aggregations with an
 explicit size (and a `shard_size` that covers every value of a facetable field on
 each shard) plus a `missing` aggregation. Series pages use `search_after` on a sort
 that always ends with the unique `row_key`: one search a page, no 10,000-row window.
@@ -20,30 +19,28 @@ from typing import Any, Protocol
 from hub.index import base
 from hub.index.base import Bucket, CohortQuery, Counts, Facet, QueryError, SeriesPage, SortKey
 from hub.index.elastic import cursor
+from hub.index.elastic.counting import Counting, Searcher
 from hub.index.elastic.dsl import ROW_ORDER, cohort_query, sort_clauses
 from hub.index.elastic.layout import Served
-from hub.index.elastic.mapping import PATIENT_KEY, SOURCE_INCLUDES, STORED_ONLY, es_field
+from hub.index.elastic.mapping import SOURCE_INCLUDES, STORED_ONLY, es_field
 from hub.index.elastic.ranking import RankingCache, rank
 from hub.index.elastic.runner import LoopRunner
 from schema.filters import And, Node, Search
 from schema.record import FIELDS, TEXT_FIELDS, FieldKind
 
 log = logging.getLogger(__name__)
-COMPOSITE_PAGE = 50_000  # under the default search.max_buckets (65,535 on OpenSearch)
 FACET_SHARD_SIZE = 10_000
 MAX_SOURCES = 1_000
 DAY_MS = 86_400_000
 EPOCH = dt.date(1970, 1, 1)
 
 
-class Cluster(Protocol):
+class Cluster(Searcher, Protocol):
     """What a cohort asks of the backend that made it (`ElasticIndex`), named here so the
     backend imports the cohort and not the other way round."""
 
     runner: LoopRunner
     rankings: RankingCache
-
-    async def search(self, **body: Any) -> dict[str, Any]: ...
 
     def value_range(self, served: Served, field: str) -> tuple[int, int]: ...
 
@@ -60,52 +57,19 @@ class ElasticCohort:
             query.filter if self.text_node is None else And((query.filter, self.text_node))
         )
         self.query = cohort_query(self.node)
+        self.counting = Counting(owner, served, self.node, self.query)
 
     async def _search(self, **body: Any) -> dict[str, Any]:
         return await self.owner.search(**body)
 
-    # --- counts --------------------------------------------------------------------
+    # --- counts (see counting.py) ----------------------------------------------------
 
     @cached_property
     def _counts(self) -> Counts:
-        async def all_three() -> Counts:
-            series, studies, patients = await asyncio.gather(
-                self._total(), self._distinct("study_uid"), self._distinct(PATIENT_KEY)
-            )
-            return Counts(patients=patients, studies=studies, series=series)
-
-        return self.owner.runner.run(all_three())
+        return self.owner.runner.run(self.counting.counts())
 
     def counts(self) -> Counts:
         return self._counts
-
-    async def _total(self) -> int:
-        answer = await self._search(query=self.query, size=0, track_total_hits=True)
-        return int(answer["hits"]["total"]["value"])
-
-    async def _distinct(self, field: str) -> int:
-        """Exact distinct values of `field` in the cohort: a composite aggregation, paged."""
-        count, after = 0, None
-        while True:
-            composite: dict[str, Any] = {
-                "size": COMPOSITE_PAGE,
-                "sources": [{"v": {"terms": {"field": field}}}],
-            }
-            if after is not None:
-                composite["after"] = after
-            answer = await self._search(
-                query=self.query,
-                size=0,
-                track_total_hits=False,
-                aggs={"d": {"composite": composite}},
-                filter_path="aggregations.d.after_key,aggregations.d.buckets.doc_count",
-            )
-            agg = answer.get("aggregations", {}).get("d", {})
-            buckets = agg.get("buckets", [])
-            count += len(buckets)
-            after = agg.get("after_key")
-            if len(buckets) < COMPOSITE_PAGE or after is None:
-                return count
 
     # --- by source, facets, histogram -------------------------------------------------
 
@@ -208,7 +172,7 @@ class ElasticCohort:
             if not tail:
                 answer = await page
                 return answer, int(answer["hits"]["total"]["value"])
-            answer, total = await asyncio.gather(page, self._total())
+            answer, total = await asyncio.gather(page, self.counting.total())
             return answer, total
 
         answer, total = self.owner.runner.run(page_and_total())

@@ -76,6 +76,36 @@ class Corpus:
         rows = self.con.execute("SELECT count(*) FROM merged").fetchall()
         return int(rows[0][0])
 
+    def picked(self, source: str, relation: str | None = None, where: str = "TRUE") -> str:
+        """SQL of `source`'s copies as its index holds them: the merged record for a
+        shared series, its own otherwise, with `primary` and `shared`."""
+        rel = relation or self.relation(source)
+        pick = {c: f"CASE WHEN m.series_uid IS NULL THEN c.{c} ELSE m.{c} END" for c in FIELDS}
+        pick["series_uid"] = "c.series_uid"
+        pick["sources"] = (
+            "CASE WHEN m.series_uid IS NULL THEN list_sort(list_distinct(c.sources)) "
+            "ELSE m.sources END"
+        )
+        for c in EXTRA_COLUMNS:
+            pick[c] = f"CASE WHEN m.series_uid IS NULL THEN c.{c} ELSE m.{c} END"
+        columns = ", ".join(f"{expr} AS {name}" for name, expr in pick.items())
+        return f"""
+            SELECT {columns},
+                   m.series_uid IS NULL OR m._winner = {sql_literal(source)} AS "primary",
+                   m.series_uid IS NOT NULL AS shared
+            FROM {rel} AS c LEFT JOIN merged AS m ON c.series_uid = m.series_uid
+            WHERE {where}"""
+
+    def primary_copies(self) -> str:
+        """SQL of every series once, as its primary copy (the one that counts)."""
+        parts = [
+            f'SELECT * FROM ({self.picked(name)}) WHERE "primary"'
+            for name in sorted(self.snapshots)
+        ]
+        return " UNION ALL ".join(parts) or (
+            f"SELECT * FROM ({self.picked('', 'empty_corpus')}) WHERE FALSE"
+        )
+
     def documents(
         self,
         source: str,
@@ -89,22 +119,7 @@ class Corpus:
         `relation` defaults to the source's snapshot; `where` may refer to `c` (the
         source's copy) and to tables registered on `self.con`; `extra` adds fields
         (see `document_json`)."""
-        rel = relation or self.relation(source)
-        pick = {c: f"CASE WHEN m.series_uid IS NULL THEN c.{c} ELSE m.{c} END" for c in FIELDS}
-        pick["series_uid"] = "c.series_uid"
-        pick["sources"] = (
-            "CASE WHEN m.series_uid IS NULL THEN list_sort(list_distinct(c.sources)) "
-            "ELSE m.sources END"
-        )
-        for c in EXTRA_COLUMNS:
-            pick[c] = f"CASE WHEN m.series_uid IS NULL THEN c.{c} ELSE m.{c} END"
-        columns = ", ".join(f"{expr} AS {name}" for name, expr in pick.items())
-        picked = f"""
-            SELECT {columns},
-                   m.series_uid IS NULL OR m._winner = {sql_literal(source)} AS "primary",
-                   m.series_uid IS NOT NULL AS shared
-            FROM {rel} AS c LEFT JOIN merged AS m ON c.series_uid = m.series_uid
-            WHERE {where}"""
+        picked = self.picked(source, relation, where)
         sql = f"""
             WITH picked AS ({picked}),
             docs AS (SELECT series_uid, shared, {document_json(extra)} AS doc FROM picked)
@@ -126,10 +141,8 @@ def words_sql(column: str) -> str:
     )
 
 
-def document_json(extra: str = "") -> str:
-    """One JSON document per row of a relation with the canonical columns plus
-    `sources`, `primary` and `shared` (see `mapping.py` for the fields); `extra` adds
-    `'name', expression` pairs."""
+def filterable_pairs() -> list[str]:
+    """`'name', expression` pairs of the fields a filter reads (`mapping.filterable_properties`)."""
     pairs: list[str] = []
     for name, spec in FIELDS.items():
         if spec.kind is FieldKind.DATE:
@@ -138,8 +151,22 @@ def document_json(extra: str = "") -> str:
             pairs.append(f"'{name}', {name}")
         if name in TEXT_FIELDS:
             pairs.append(f"'{name}_words', {words_sql(name)}")
+    pairs.append("'sources', sources")
+    return pairs
+
+
+def without_nulls(pairs: list[str]) -> str:
+    """A JSON object of the pairs; merging into {} drops the nulls, so a missing value
+    costs the index nothing."""
+    return f"json_merge_patch('{{}}', json_object({', '.join(pairs)}))"
+
+
+def document_json(extra: str = "") -> str:
+    """One JSON document per row of a relation with the canonical columns plus
+    `sources`, `primary` and `shared` (see `mapping.py` for the fields); `extra` adds
+    `'name', expression` pairs."""
+    pairs = filterable_pairs()
     pairs += [
-        "'sources', sources",
         "'primary', \"primary\"",
         "'shared', CASE WHEN shared THEN true END",
         "'patient_key', collection || chr(0) || patient_id",
@@ -150,5 +177,4 @@ def document_json(extra: str = "") -> str:
     ]
     if extra:
         pairs.append(extra)
-    # merging into {} drops the nulls: a missing value costs the index nothing
-    return f"json_merge_patch('{{}}', json_object({', '.join(pairs)}))::VARCHAR"
+    return f"{without_nulls(pairs)}::VARCHAR"

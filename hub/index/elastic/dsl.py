@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Any
 
 from hub.index.base import QueryError, SortKey
-from hub.index.elastic.mapping import ROW_KEY, es_field, words_field
+from hub.index.elastic.mapping import NESTED_PATH, ROW_KEY, es_field, words_field
 from schema.evaluate import tokenize
 from schema.filters import And, Compare, In, IsMissing, Node, Or, Search, Value, walk
 from schema.quoting import quote
@@ -28,33 +28,38 @@ ROW_ORDER: list[dict[str, Any]] = [{ROW_KEY: {"order": "asc"}}]
 order, and the unique tiebreak that makes `search_after` paging exact."""
 
 
-def compile_filter(node: Node) -> Query:
+def compile_filter(node: Node, prefix: str = "") -> Query:
+    """The filter as a query; `prefix` puts the field names under a path (`series.`
+    inside the nested series of the level indices)."""
     match node:
         case And(children):
             if not children:
                 return {"match_all": {}}
-            return {"bool": {"must": [compile_filter(c) for c in children]}}
+            return {"bool": {"must": [compile_filter(c, prefix) for c in children]}}
         case Or(children):
             return {
-                "bool": {"should": [compile_filter(c) for c in children], "minimum_should_match": 1}
+                "bool": {
+                    "should": [compile_filter(c, prefix) for c in children],
+                    "minimum_should_match": 1,
+                }
             }
         case IsMissing(field, missing):
-            exists = {"exists": {"field": es_field(field)}}
+            exists = {"exists": {"field": prefix + es_field(field)}}
             return _not(exists) if missing else exists
         case In(field, values, negated):
-            terms: Query = {"terms": {es_field(field): [_value(v) for v in values]}}
+            terms: Query = {"terms": {prefix + es_field(field): [_value(v) for v in values]}}
             return _not(terms) if negated else terms
         case Compare("=" | "!=" as op, field, value):
-            term: Query = {"term": {es_field(field): {"value": _value(value)}}}
+            term: Query = {"term": {prefix + es_field(field): {"value": _value(value)}}}
             return _not(term) if op == "!=" else term
         case Compare(op, field, value):
-            return {"range": {es_field(field): {RANGE_KEYS[op]: _value(value)}}}
+            return {"range": {prefix + es_field(field): {RANGE_KEYS[op]: _value(value)}}}
         case Search(keyword, fields):
-            return text_query(keyword, fields)
+            return text_query(keyword, fields, prefix)
     raise TypeError(node)
 
 
-def text_query(keyword: str, fields: tuple[str, ...]) -> Query:
+def text_query(keyword: str, fields: tuple[str, ...], prefix: str = "") -> Query:
     """Every word in at least one of the fields; each matching field adds its BM25 score."""
     words = list(dict.fromkeys(tokenize(keyword)))
     if not words:
@@ -62,7 +67,7 @@ def text_query(keyword: str, fields: tuple[str, ...]) -> Query:
     per_word = [
         {
             "bool": {
-                "should": [{"match": {words_field(f): {"query": w}}} for f in fields],
+                "should": [{"match": {prefix + words_field(f): {"query": w}}} for f in fields],
                 "minimum_should_match": 1,
             }
         }
@@ -79,6 +84,15 @@ def cohort_query(node: Node) -> Query:
     if any(isinstance(n, Search) for n in walk(node)):
         return {"bool": {"must": [compiled], "filter": [primary]}}
     return {"bool": {"filter": [compiled, primary]}}
+
+
+def level_query(node: Node) -> Query:
+    """The query of a level index (`levels.py`): documents with at least one series that
+    matches the WHOLE filter (one nested clause, so every condition holds on one series),
+    unscored."""
+    inner = compile_filter(node, NESTED_PATH + ".")
+    nested = {"nested": {"path": NESTED_PATH, "query": inner, "score_mode": "none"}}
+    return {"bool": {"filter": [nested]}}
 
 
 def sort_clauses(sort: list[SortKey], ranked: bool) -> list[dict[str, Any]]:

@@ -4,7 +4,12 @@
 - `<prefix>-<source>`: alias on the source's current index (moved atomically);
 - `<prefix>-all`: the read alias every query goes to (current harvested indices,
   live indices, and an empty index so it exists before the first harvest);
-- `<prefix>-live-<source>`: the answers of a live source.
+- `<prefix>-live-<source>`: the answers of a live source;
+- `<prefix>-level-studies-<stamp>` / `<prefix>-level-patients-<stamp>`: one document per
+  study / patient with its series nested (exact distinct counts, see `levels.py`),
+  behind the aliases `<prefix>-level-studies` / `<prefix>-level-patients` (not behind
+  the read alias: series queries never see them). Source names have no `-`, so no
+  source's alias can be a level's.
 
 Every index records what it is in its mapping `_meta` (`prefix`, `kind`, `source`,
 snapshot facts), so the hub recognises its own indices without parsing names.
@@ -20,6 +25,8 @@ from elasticsearch import AsyncElasticsearch
 
 from hub.index.elastic.errors import guarded
 from hub.index.elastic.settings import ElasticSettings, check_source_name
+
+LEVELS = ("studies", "patients")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class Served:
 
     key: str
     indices: tuple[IndexInfo, ...]
+    levels: tuple[IndexInfo, ...] = ()
+    """The level indices behind their aliases at that moment (see `levels.py`)."""
 
 
 class Layout:
@@ -58,8 +67,13 @@ class Layout:
         return f"{self.prefix}-{check_source_name(source)}"
 
     def new_index(self, source: str) -> str:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dt%H%M%S%f")
-        return f"{self.prefix}-{check_source_name(source)}-{stamp}"
+        return f"{self.prefix}-{check_source_name(source)}-{_stamp()}"
+
+    def level_alias(self, level: str) -> str:
+        return f"{self.prefix}-level-{level}"
+
+    def new_level_index(self, level: str) -> str:
+        return f"{self.level_alias(level)}-{_stamp()}"
 
     def live_index(self, source: str) -> str:
         return f"{self.prefix}-live-{check_source_name(source)}"
@@ -90,3 +104,15 @@ class Layout:
     async def serving(self, client: AsyncElasticsearch) -> list[IndexInfo]:
         """Indices behind the read alias."""
         return [i for i in await self.indices(client) if self.read_alias in i.aliases]
+
+    def served_levels(self, indices: list[IndexInfo]) -> list[IndexInfo]:
+        """Level indices behind their level's alias."""
+        return [
+            i
+            for i in indices
+            if i.kind == "level" and self.level_alias(str(i.meta.get("level"))) in i.aliases
+        ]
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dt%H%M%S%f")

@@ -32,8 +32,9 @@ from hub.index.base import LiveAnswer
 from hub.index.elastic.bulk import BulkWriter, Line
 from hub.index.elastic.errors import guarded
 from hub.index.elastic.layout import IndexInfo, Layout
-from hub.index.elastic.mapping import PATIENT_KEY, ROW_KEY, index_settings, mappings
+from hub.index.elastic.mapping import PATIENT_KEY, ROW_KEY, create_body
 from hub.index.elastic.settings import ElasticSettings
+from hub.index.elastic.templates import ensure_templates
 from schema.evaluate import tokenize
 from schema.record import FIELDS, TEXT_FIELDS
 
@@ -126,12 +127,11 @@ class LiveWriter:
     async def _create(self, source: str) -> str:
         name = self.layout.live_index(source)
         if not await self._call(lambda: self.client.indices.exists(index=name)):
+            await ensure_templates(self.client, self.settings)  # the live mapping
+            body = create_body(self.layout.meta("live", source), ingesting=False)
             await self._call(
                 lambda: self.client.indices.create(
-                    index=name,
-                    mappings=mappings(self.layout.meta("live", source), live=True),
-                    settings=index_settings(self.settings, ingesting=False),
-                    aliases={self.layout.read_alias: {}},
+                    index=name, aliases={self.layout.read_alias: {}}, **body
                 )
             )
         return name

@@ -30,6 +30,7 @@ WORDS_SUFFIX = "_words"
 RAW = "raw"
 ROW_KEY = "row_key"
 PATIENT_KEY = "patient_key"
+NESTED_PATH = "series"  # the series inside a level document (levels.py)
 STORED_ONLY = ("viewer_url", "download_url")
 RAW_IGNORE_ABOVE = 8191  # Lucene refuses terms over 32766 bytes; DICOM descriptions are 64
 DATE_FORMAT = "strict_date"
@@ -64,10 +65,9 @@ def _property(kind: FieldKind) -> dict[str, Any]:
     }
 
 
-def properties(live: bool = False) -> dict[str, Any]:
-    """Field mappings; `fetched_at` is searchable (and `priority` present) only in live
-    indices, whose answers expire and merge by priority: fewer indexed fields make a
-    harvest ingest faster."""
+def filterable_properties() -> dict[str, Any]:
+    """The fields a cohort filter reads: the canonical fields, their `_words` twins and
+    `sources`. Level indices map their nested series with exactly these."""
     props: dict[str, Any] = {name: _property(spec.kind) for name, spec in FIELDS.items()}
     for name in TEXT_FIELDS:
         props[words_field(name)] = {
@@ -75,9 +75,17 @@ def properties(live: bool = False) -> dict[str, Any]:
             "analyzer": "whitespace",
             "index_options": "freqs",
         }
+    props["sources"] = {"type": "keyword"}
+    return props
+
+
+def properties(live: bool = False) -> dict[str, Any]:
+    """Field mappings; `fetched_at` is searchable (and `priority` present) only in live
+    indices, whose answers expire and merge by priority: fewer indexed fields make a
+    harvest ingest faster."""
+    props = filterable_properties()
     props.update(
         {
-            "sources": {"type": "keyword"},
             "primary": {"type": "boolean"},
             "shared": {"type": "boolean"},
             PATIENT_KEY: {"type": "keyword"},
@@ -96,15 +104,25 @@ def properties(live: bool = False) -> dict[str, Any]:
     return props
 
 
-def mappings(meta: dict[str, Any], live: bool = False) -> dict[str, Any]:
-    """Strict mappings (a document with an unknown field is refused, not guessed at)."""
-    return {"dynamic": "strict", "_meta": meta, "properties": properties(live)}
+def mappings(live: bool = False) -> dict[str, Any]:
+    """Strict mappings (a document with an unknown field is refused, not guessed at).
+    They reach indices through the index templates (`templates.py`)."""
+    return {"dynamic": "strict", "properties": properties(live)}
 
 
-def index_settings(settings: ElasticSettings, ingesting: bool) -> dict[str, Any]:
-    """Shards and replicas from config; no refreshes while a bulk ingest runs."""
+def layout_settings(settings: ElasticSettings) -> dict[str, Any]:
+    """Shards and replicas from config, for every index the hub creates (templates)."""
+    return {"number_of_shards": settings.shards, "number_of_replicas": settings.replicas}
+
+
+REFRESH_INTERVAL = "1s"
+REFRESH_ON = {"index": {"refresh_interval": REFRESH_INTERVAL}}
+
+
+def create_body(meta: dict[str, Any], ingesting: bool) -> dict[str, Any]:
+    """What an index creation sends besides the template: its `_meta`, and no refreshes
+    while a bulk ingest runs (restored by `REFRESH_ON` once it is loaded)."""
     return {
-        "number_of_shards": settings.shards,
-        "number_of_replicas": settings.replicas,
-        "refresh_interval": "-1" if ingesting else "1s",
+        "mappings": {"_meta": meta},
+        "settings": {"refresh_interval": "-1" if ingesting else REFRESH_INTERVAL},
     }

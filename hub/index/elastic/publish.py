@@ -10,7 +10,12 @@ anything fails before it, the new index is deleted and the error raised.
 Sources not among the snapshots are unpublished (see `_detach`). Then the copies of
 shared series are reconciled in every serving index (see the package docstring):
 documents whose `doc_hash` differs from what the current snapshots say are rewritten
-by `_id`.
+by `_id`. Last, the level indices (`levels.py`) are rebuilt and swapped in if they do
+not answer for the current snapshots and priorities.
+
+Mappings, shards and replicas come from the index templates (`templates.py`), written
+first at every publish; an index creation adds only its `_meta` and, for a bulk load,
+`refresh_interval: -1`, restored before the swap.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from hub.index.elastic.bulk import BulkWriter, Line
 from hub.index.elastic.corpus import Corpus
 from hub.index.elastic.errors import IngestError, guarded
 from hub.index.elastic.layout import Layout
-from hub.index.elastic.mapping import ROW_KEY, index_settings, mappings
+from hub.index.elastic.levels import LevelPublisher
+from hub.index.elastic.mapping import REFRESH_ON, ROW_KEY, create_body
 from hub.index.elastic.settings import ElasticSettings
+from hub.index.elastic.templates import ensure_templates
 from hub.index.snapshots import Snapshot
 
 log = logging.getLogger(__name__)
@@ -64,26 +71,32 @@ class Publisher:
             or serving[s.source].meta.get("harvested_at") != s.harvested_at
         ]
         corpus = await asyncio.to_thread(Corpus, snapshots, priorities)
+        levels = LevelPublisher(self.client, self.settings)
         try:
+            await levels.detach_if_reweighted(corpus)
             for snap in stale:
                 await self.publish_source(corpus, snap, progress)
             await self._detach({s.source for s in snapshots})
             await self.reconcile(corpus)
+            await levels.publish(corpus)
         finally:
             corpus.close()
         return [s.source for s in stale]
 
     async def ensure_read_alias(self) -> None:
-        """An empty index behind `<prefix>-all`, so the alias exists before any harvest."""
+        """The index templates, and an empty index behind `<prefix>-all`, so the alias
+        exists before any harvest."""
+        await ensure_templates(self.client, self.settings)
         name = self.layout.empty_index
         if await self._call(lambda: self.client.indices.exists(index=name)):
             return
+        body = create_body(self.layout.meta("empty"), ingesting=False)
         await self._call(
-            lambda: self.client.indices.create(
+            partial(
+                self.client.indices.create,
                 index=name,
-                mappings=mappings(self.layout.meta("empty")),
-                settings=index_settings(self.settings, ingesting=False),
                 aliases={self.layout.read_alias: {}},
+                **body,
             )
         )
 
@@ -103,13 +116,8 @@ class Publisher:
             data_version=snap.data_version,
             published_at=dt.datetime.now(dt.UTC).isoformat(),
         )
-        await self._call(
-            lambda: self.client.indices.create(
-                index=name,
-                mappings=mappings(meta),
-                settings=index_settings(self.settings, ingesting=True),
-            )
-        )
+        body = create_body(meta, ingesting=True)
+        await self._call(partial(self.client.indices.create, index=name, **body))
         try:
             reader = await asyncio.to_thread(
                 corpus.documents, source, batch_rows=self.settings.bulk_chunk_docs
@@ -117,9 +125,7 @@ class Publisher:
             writer = BulkWriter(self.client, self.settings, name)
             written = await writer.load(reader, self.settings.bulk_max_inflight, progress)
             await self._call(
-                lambda: self.client.indices.put_settings(
-                    index=name, settings={"index": {"refresh_interval": "1s"}}
-                )
+                partial(self.client.indices.put_settings, index=name, settings=REFRESH_ON)
             )
             await self._call(lambda: self.client.indices.refresh(index=name))
             await self._check_count(name, written)
