@@ -1,10 +1,11 @@
 """The documents the hub sends, recorded once so a raw loader can send exactly them.
 
 A publish under a throwaway prefix runs the hub's own code (corpus, level documents,
-chunking) with the bulk request replaced by a recorder: every chunk's NDJSON body goes to
-a file, and every index created is noted with the mappings and settings it got (from the
-call and from the index templates). The raw loader then
-replays those bodies; whatever documents the hub makes, the baseline sends the same.
+chunking) with the bulk request replaced by a recorder: every chunk's NDJSON body goes
+to a file (the count checks that follow are told what was recorded), and every index
+created is noted with the mappings and settings it got (from the call and from the
+index templates). The raw loader then replays those bodies; whatever documents the hub
+makes, the baseline sends the same.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elasticsearch import AsyncElasticsearch as Client
 from elasticsearch._async.client.indices import IndicesClient
 
 from bench.scale.cluster import Cluster
@@ -73,7 +75,8 @@ def capture(cluster: Cluster, plan: Plan, data: BenchData, work: Path) -> Captur
 
 @contextlib.contextmanager
 def _recording(captured: Captured, out: Any) -> Iterator[None]:
-    real_send, real_create = BulkWriter.send, IndicesClient.create
+    real_send, real_create, real_count = BulkWriter.send, IndicesClient.create, Client.count
+    sent: dict[str, int] = {}
 
     async def send(self: BulkWriter, lines: list[Line], ignore_missing: bool = False) -> int:
         parts: list[str] = []
@@ -84,8 +87,17 @@ def _recording(captured: Captured, out: Any) -> Iterator[None]:
         body = ("\n".join(parts) + "\n").encode()
         index = self.path.strip("/").removesuffix("_bulk").strip("/")
         captured.chunks.append(Chunk(index, out.tell(), len(body), len(lines)))
+        sent[index] = sent.get(index, 0) + len(lines)
         out.write(body)
         return len(lines)
+
+    async def count(self: Client, **kwargs: Any) -> Any:
+        """What the index would hold had the recorded bodies been sent (the publish
+        checks it)."""
+        index = kwargs.get("index")
+        if isinstance(index, str) and index in sent:
+            return {"count": sent[index]}
+        return await real_count(self, **kwargs)
 
     async def create(self: IndicesClient, **kwargs: Any) -> Any:
         answer = await real_create(self, **kwargs)
@@ -98,8 +110,10 @@ def _recording(captured: Captured, out: Any) -> Iterator[None]:
 
     BulkWriter.send = send  # type: ignore[method-assign]
     IndicesClient.create = create  # type: ignore[method-assign]
+    Client.count = count  # type: ignore[method-assign]
     try:
         yield
     finally:
         BulkWriter.send = real_send  # type: ignore[method-assign]
         IndicesClient.create = real_create  # type: ignore[method-assign]
+        Client.count = real_count  # type: ignore[method-assign]
