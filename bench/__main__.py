@@ -3,7 +3,7 @@ ui, export, load, soak or all.
 
 One module per thing measured: `harvest` and `query` (bench/harvest_and_query.py: the
 embedded index against raw tantivy and DuckDB), `federation` (bench/federation.py: live
-sources, one of them hanging), `export` (bench/exports.py), `scale` (bench/scale.py),
+sources, one of them hanging), `export` (bench/exports.py), `scale` (bench/scale/),
 `ui` (bench/facet_clicks.py), `load` and `soak` (bench/load/scenarios.py). `all` runs
 harvest, query and federation.
 
@@ -28,7 +28,8 @@ from bench.harvest_and_query import bench_harvest, bench_query
 from bench.load.report import dumps
 from bench.load.scenarios import SOAK_WARMUP_S, bench_faulty, bench_load, bench_soak
 from bench.routing import bench_routing
-from bench.scale import bench_scale
+from bench.scale import STEPS, bench_scale, plan_for
+from bench.scale.report import summary
 
 
 def main() -> None:
@@ -50,6 +51,11 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=Path(".hub-bench"))
     parser.add_argument("--runs", type=int, default=0, help="default: 3 for harvest, 30 for query")
+    scale = parser.add_argument_group("scale")
+    scale.add_argument("--only", help=f"scale: comma-separated steps of {','.join(STEPS)}")
+    scale.add_argument("--small", action="store_true", help="scale: a few collections, short")
+    scale.add_argument("--nodes", type=int, help="scale: cluster nodes (default 3)")
+    scale.add_argument("--heap", help="scale: heap a node (default 2g; --small 512m)")
     load = parser.add_argument_group("load and soak")
     load.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     load.add_argument("--clients", type=int, default=32, help="concurrent clients (load)")
@@ -78,7 +84,10 @@ def main() -> None:
     if args.what in ("routing", "all"):
         print(json.dumps({"routing": bench_routing(args.data_dir, args.runs or 30)}, indent=2))
     if args.what == "scale":
-        print(json.dumps({"scale": bench_scale(args.data_dir)}, indent=2))
+        only = tuple(args.only.split(",")) if args.only else STEPS
+        scaled = bench_scale(args.data_dir, only, plan_for(args.small, args.nodes, args.heap))
+        print(json.dumps({"scale": scaled}, indent=2))
+        print(summary(scaled))
     if args.what == "ui":
         print(json.dumps({"ui": bench_ui(args.data_dir, args.runs or 20)}, indent=2))
     if args.what == "export":  # exports of the whole corpus, in child processes
