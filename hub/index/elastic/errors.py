@@ -120,3 +120,20 @@ async def guarded(settings: ElasticSettings, call: Callable[[], Awaitable[T]]) -
         return await call()
     except (elasticsearch.ApiError, elastic_transport.TransportError) as exc:
         raise convert(exc, settings) from exc
+
+
+async def create_index(
+    settings: ElasticSettings, client: elasticsearch.AsyncElasticsearch, name: str, **body: Any
+) -> None:
+    """Create the index `name`, which the hub has just named for itself. When the first
+    try timed out and the transport tried again, the retry is told the index already
+    exists: that is the first try's work, not a conflict, so it counts as created."""
+
+    async def attempt() -> None:
+        try:
+            await client.indices.create(index=name, **body)
+        except elasticsearch.BadRequestError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise
+
+    await guarded(settings, attempt)

@@ -43,7 +43,7 @@ from elasticsearch import AsyncElasticsearch
 
 from hub.index.elastic.bulk import BulkWriter
 from hub.index.elastic.corpus import Corpus, filterable_pairs, without_nulls
-from hub.index.elastic.errors import IngestError, guarded
+from hub.index.elastic.errors import IngestError, create_index, guarded
 from hub.index.elastic.layout import LEVELS, IndexInfo, Layout
 from hub.index.elastic.mapping import (
     NESTED_PATH,
@@ -180,7 +180,7 @@ class LevelPublisher:
         name = self.layout.new_level_index(level)
         body = create_body(self.layout.meta("level", level=level, **wanted), ingesting=True)
         body["settings"]["index.mapping.nested_objects.limit"] = max(MIN_NESTED_LIMIT, docs.largest)
-        await self._call(partial(self.client.indices.create, index=name, **body))
+        await create_index(self.settings, self.client, name, **body)
         try:
             writer = BulkWriter(self.client, self.settings, name)
             written = await writer.load(docs.reader, self.settings.bulk_max_inflight)

@@ -30,7 +30,7 @@ from elasticsearch import AsyncElasticsearch
 from adapters.batch import ARROW_SCHEMA
 from hub.index.base import LiveAnswer
 from hub.index.elastic.bulk import BulkWriter, Line
-from hub.index.elastic.errors import guarded
+from hub.index.elastic.errors import create_index, guarded
 from hub.index.elastic.layout import IndexInfo, Layout
 from hub.index.elastic.mapping import PATIENT_KEY, ROW_KEY, create_body
 from hub.index.elastic.settings import ElasticSettings
@@ -129,11 +129,8 @@ class LiveWriter:
         if not await self._call(lambda: self.client.indices.exists(index=name)):
             await ensure_templates(self.client, self.settings)  # the live mapping
             body = create_body(self.layout.meta("live", source), ingesting=False)
-            await self._call(
-                lambda: self.client.indices.create(
-                    index=name, aliases={self.layout.read_alias: {}}, **body
-                )
-            )
+            aliases: dict[str, Any] = {self.layout.read_alias: {}}
+            await create_index(self.settings, self.client, name, aliases=aliases, **body)
         return name
 
     async def _expired(self, live: dict[str, str], moment: dt.datetime) -> list[Key]:

@@ -32,7 +32,7 @@ from elasticsearch import AsyncElasticsearch
 
 from hub.index.elastic.bulk import BulkWriter, Line
 from hub.index.elastic.corpus import Corpus
-from hub.index.elastic.errors import IngestError, guarded
+from hub.index.elastic.errors import IngestError, create_index, guarded
 from hub.index.elastic.layout import Layout
 from hub.index.elastic.levels import LevelPublisher
 from hub.index.elastic.mapping import REFRESH_ON, ROW_KEY, create_body
@@ -91,14 +91,8 @@ class Publisher:
         if await self._call(lambda: self.client.indices.exists(index=name)):
             return
         body = create_body(self.layout.meta("empty"), ingesting=False)
-        await self._call(
-            partial(
-                self.client.indices.create,
-                index=name,
-                aliases={self.layout.read_alias: {}},
-                **body,
-            )
-        )
+        aliases: dict[str, Any] = {self.layout.read_alias: {}}
+        await create_index(self.settings, self.client, name, aliases=aliases, **body)
 
     async def publish_source(
         self, corpus: Corpus, snap: Snapshot, progress: Callable[[int], Any] | None
@@ -117,7 +111,7 @@ class Publisher:
             published_at=dt.datetime.now(dt.UTC).isoformat(),
         )
         body = create_body(meta, ingesting=True)
-        await self._call(partial(self.client.indices.create, index=name, **body))
+        await create_index(self.settings, self.client, name, **body)
         try:
             reader = await asyncio.to_thread(
                 corpus.documents, source, batch_rows=self.settings.bulk_chunk_docs
