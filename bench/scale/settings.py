@@ -20,9 +20,9 @@ def elastic_settings(cluster: Cluster, plan: Plan, prefix: str = HUB_PREFIX) -> 
 
 
 def elastic_table(cluster: Cluster, plan: Plan, prefix: str = HUB_PREFIX) -> dict[str, Any]:
-    """The `[index.elasticsearch]` table: every node's URL when the settings take a list."""
+    """The `[index.elasticsearch]` table, with every node's URL."""
     table: dict[str, Any] = {
-        "url": cluster.url,
+        "urls": list(cluster.urls),
         "index_prefix": prefix,
         "shards": plan.shards,
         "replicas": plan.replicas,
@@ -30,6 +30,4 @@ def elastic_table(cluster: Cluster, plan: Plan, prefix: str = HUB_PREFIX) -> dic
         "bulk_max_inflight": plan.bulk_max_inflight,
         "request_timeout_s": 120,
     }
-    if "urls" in ElasticSettings.model_fields:
-        table["urls"] = list(cluster.urls)
     return table

@@ -5,7 +5,9 @@ both sources, IDC's values) and 50 it does not; an "orthanc" answer with a bette
 priority shares 20 of those and adds 10. Both backends get the same answers and must
 give the same counts, facets, sources and series (pages in their own order: the
 embedded index pages live-only series after the harvested ones). Expiry is checked on the cluster:
-once past their time to live, the answers leave no trace.
+once past their time to live, the answers leave no trace. Questions that live answers
+touch are counted by the composite aggregation (the level indices hold harvested
+series only), the others by the level indices: both must give the embedded counts.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from hub.index.base import CohortQuery, LiveAnswer
+from hub.index.base import CohortQuery, Counts, LiveAnswer
 from hub.index.elastic import live
 from hub.index.elastic.backend import ElasticIndex
+from hub.index.embedded import EmbeddedIndex
 from schema.filters import parse_filter
 from tests.elastic.slices import as_source, assert_same, embedded, publish, renamed, write
 
@@ -50,6 +53,14 @@ def test_live_answers_merge_like_the_embedded_tier(
     reference.add_live_many([answer])
     index.add_live_many([answer])
     assert_same(reference, index, ordered=False)
+    # Questions live answers touch are counted by composite, the others by level indices.
+    untouched = {"IN": {"series_uid": kits.slice(50, 50)["series_uid"].to_pylist()}}
+    methods = {"composite": [None, {"!=": {"source": "tcia"}}, {"=": {"source": "idc"}}],
+               "levels": [untouched, {"=": {"modality": "NONE-SUCH"}}]}  # fmt: skip
+    for method, filters in methods.items():
+        for filter_json in filters:
+            assert _counted(index, filter_json) == _counted(reference, filter_json), filter_json
+            assert _method(index, filter_json) == method, filter_json
     counts = index.cohort(CohortQuery(parse_filter(None))).counts()
     assert counts.series == before.series + 50
     by_source = index.cohort(CohortQuery(parse_filter(None))).by_source()
@@ -74,6 +85,17 @@ def test_live_answers_merge_like_the_embedded_tier(
     index.add_live_many([LiveAnswer("orthanc", [], 300.0, 50)])
     assert_same(embedded(tmp_path, priorities), index)
     assert index.cohort(CohortQuery(parse_filter(None))).counts() == before
+    assert _method(index, None) == "levels"  # the live indices remain, touching nothing
+
+
+def _counted(index: ElasticIndex | EmbeddedIndex, filter_json: object) -> Counts:
+    return index.cohort(CohortQuery(parse_filter(filter_json))).counts()
+
+
+def _method(index: ElasticIndex, filter_json: object) -> str:
+    view = index.cohort(CohortQuery(parse_filter(filter_json)))
+    view.counts()
+    return view.counting.method
 
 
 def test_a_live_source_that_leaves_is_dropped_at_once(

@@ -4,7 +4,9 @@ Every test runs once per backend (`backend` fixture: embedded, elastic) and chec
 answer against what the snapshot records say (`tests/elastic/expect.py`, the reference
 evaluator), so the two backends agree because each is right: counts, facets with
 their `missing`, histograms, series order and cursor paging, across the reference
-cohorts of `tests/hub/test_reference.py` and random filters.
+cohorts of `tests/hub/test_reference.py` and random filters. The cluster counts studies
+and patients by its level indices here (checked), and its composite fallback gives
+the same numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from hypothesis import strategies as st
 
 from hub.index.base import SortKey
 from hub.index.elastic.backend import ElasticIndex
+from hub.index.elastic.cohort import ElasticCohort
+from hub.index.elastic.mapping import PATIENT_KEY
 from hub.index.embedded.backend import EmbeddedIndex
+from hub.index.protocol import CohortView
 from schema.filters import parse_filter
 from tests.elastic import expect
 from tests.elastic.expect import page_through, view
@@ -38,6 +43,7 @@ def test_counts_facets_histograms(
     rows = expect.chosen(small_records, parse_filter(filter_json))
     v = view(backend, filter_json)
     assert v.counts() == expect.counts(rows)
+    _counted_by_levels(v)
     assert v.by_source().get("idc", 0) == len(rows)
     assert v.facets([*FACETS, "source"], 1000) == [
         expect.facet(rows, f, 1000) for f in [*FACETS, "source"]
@@ -116,7 +122,9 @@ def test_text_search_ranks_the_same_series(
 ) -> None:
     node = parse_filter({"AND": [filter_json or {"AND": []}, {"search": {"keyword": text}}]})
     rows = expect.chosen(small_records, node)
-    assert view(backend, filter_json, text).counts() == expect.counts(rows)
+    counted = view(backend, filter_json, text)
+    assert counted.counts() == expect.counts(rows)
+    _counted_by_levels(counted)
     ranked = page_through(backend, filter_json, 300, text=text)
     assert sorted(n["series_uid"] for n in ranked) == sorted(r["series_uid"] for r in rows)
     scores = [n["score"] for n in ranked]
@@ -148,4 +156,29 @@ def test_random_filters_agree_with_the_evaluator(
     rows = expect.chosen(small_records, parse_filter(filter_json))
     v = view(elastic_small, filter_json)
     assert v.counts() == expect.counts(rows)
+    _counted_by_levels(v)
     assert v.facets(["modality"], 100) == [expect.facet(rows, "modality", 100)]
+
+
+@pytest.mark.parametrize(
+    "filter_json", [c[1] for c in COHORTS[:8]], ids=[c[0] for c in COHORTS[:8]]
+)
+def test_both_exact_methods_agree(
+    elastic_small: ElasticIndex, small_records: list[Record], filter_json: Any
+) -> None:
+    """The composite aggregation (the fallback) counts what the level indices count."""
+    rows = expect.chosen(small_records, parse_filter(filter_json))
+    v = view(elastic_small, filter_json)
+    assert isinstance(v, ElasticCohort)
+    distinct = v.owner.runner.run(_composite(v))
+    assert distinct == (expect.counts(rows).studies, expect.counts(rows).patients)
+
+
+async def _composite(v: ElasticCohort) -> tuple[int, int]:
+    return await v.counting.distinct("study_uid"), await v.counting.distinct(PATIENT_KEY)
+
+
+def _counted_by_levels(v: CohortView) -> None:
+    """Over a harvested corpus without live answers the cluster counts by its level indices."""
+    if isinstance(v, ElasticCohort):
+        assert v.counting.method == "levels"

@@ -123,7 +123,11 @@ async def guarded(settings: ElasticSettings, call: Callable[[], Awaitable[T]]) -
 
 
 async def create_index(
-    settings: ElasticSettings, client: elasticsearch.AsyncElasticsearch, name: str, **body: Any
+    settings: ElasticSettings,
+    client: elasticsearch.AsyncElasticsearch,
+    name: str,
+    /,
+    **body: Any,
 ) -> None:
     """Create the index `name`, which the hub has just named for itself. When the first
     try timed out and the transport tried again, the retry is told the index already
