@@ -49,7 +49,7 @@ def make_elastic(es_url: str, es_replicas: int) -> Iterator[Callable[..., Elasti
             "replicas": es_replicas,
             "bulk_chunk_docs": 2_000,
             "bulk_max_inflight": 2,
-            "request_timeout_s": 300,  # osmem takes minutes over nested level documents
+            "request_timeout_s": 120,  # a loaded CI machine, nested level documents
             **overrides,
         }
         index = ElasticIndex(ElasticSettings(**options))

@@ -187,7 +187,7 @@ def test_the_backend_talks_to_an_elasticsearch_8() -> None:
     try:
         with router:
             view = index.cohort(CohortQuery(parse_filter(None)))
-            assert index.runner.run(view._total()) == 42
+            assert index.runner.run(view.counting.total()) == 42
     finally:
         index.close()
     assert all("compatible-with=8" in r.headers["accept"] for r in seen)

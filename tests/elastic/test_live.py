@@ -22,7 +22,7 @@ import pytest
 from hub.index.base import CohortQuery, Counts, LiveAnswer
 from hub.index.elastic import live
 from hub.index.elastic.backend import ElasticIndex
-from hub.index.embedded import EmbeddedIndex
+from hub.index.embedded.backend import EmbeddedIndex
 from schema.filters import parse_filter
 from tests.elastic.slices import as_source, assert_same, embedded, publish, renamed, write
 

@@ -10,7 +10,7 @@ Documents come out as ready-to-send bulk lines (action, JSON document) built ins
 DuckDB: a million Python dicts would cost more than the ingest itself. Each document
 that is shared carries `doc_hash` (md5 of the rest), so reconciling finds changed
 copies cheaply; null values and `shared: false` are left out (less for the index to
-hold: osmem keeps ~15 KB a series in memory).
+hold and to ship over `_bulk`).
 """
 
 from __future__ import annotations

@@ -4,13 +4,12 @@ Every field of `schema.record.FIELDS` is mapped by its kind (never hand-listed):
 KEYWORD → `keyword`; INTEGER → `long`; DATE → `date` (ISO dates); TEXT → `text` with
 an exact `.raw` keyword sub-field (filters, sorts) plus a `<name>_words` field that
 BM25 ranks on. The `text` field itself is not indexed (`index: false`): no query
-reads its server-side analysis, and its postings cost osmem ~1 KB a series (the
-full IDC corpus must fit in one machine's memory twice over during a re-harvest).
+reads its server-side analysis, and its postings would cost disk and heap on every
+node for nothing.
 `_words` holds the description already split by `schema.evaluate.tokenize` and is
 analysed by `whitespace` only, so both backends see exactly the same words whatever
-the server's analysers do (osmem's `pattern`
-tokenizer matches tokens instead of splitting on the pattern, and the `standard` one
-keeps `chest_lung` whole where the embedded index splits it).
+the server's analysers do (the `standard` tokenizer keeps `chest_lung` whole where
+the embedded index splits it, and servers differ in their `pattern` tokenizers).
 
 Bookkeeping fields: `sources` (every repository holding the series), `primary`
 (the one copy that counts, see the package docstring), `shared`, `doc_hash`,

@@ -1,7 +1,8 @@
 """BM25 order for free-text cohorts: every hit ranked once, then paged by position.
 
-`search_after` on `_score` is unreliable across servers: osmem reports scores rounded
-to float32 but compares the unrounded ones, so ties after a page boundary vanish. So,
+`search_after` on `_score` is unreliable across servers: a server may report scores
+rounded to float32 but compare the unrounded ones, so ties after a page boundary
+vanish, and scores differ per shard. So,
 as the embedded index does, a text cohort's hits are collected once (`_id`, `_score`,
 scanned in row order with `search_after` on `row_key`, which every server pages
 exactly), ordered by score (ties in row order), and kept in a small LRU per served
