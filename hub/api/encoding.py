@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 
+from hub.index.base import IndexNotReady
+
 JSON = "application/json"
 
 
@@ -34,6 +36,11 @@ def json_response(content: Any, status: int = 200, media_type: str = JSON) -> Re
 def error_response(message: str, status: int) -> Response:
     """The REST routes' error answer: `{"error": message}` with `status`."""
     return json_response({"error": message}, status)
+
+
+def unavailable_response(exc: IndexNotReady) -> Response:
+    """A 503 naming each source whose answer the index could not read, and why."""
+    return json_response({"error": str(exc), "by_source": exc.by_source()}, 503)
 
 
 def _encodable(value: Any) -> Any:

@@ -244,12 +244,18 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     original = error.original_error
     while isinstance(original, GraphQLError) and original.original_error is not None:
         original = original.original_error
-    formatted = dict(error.formatted)
+    formatted: dict[str, Any] = dict(error.formatted)
     if original is None or isinstance(original, GraphQLError):
         return formatted
     if is_caller_error(original) or isinstance(original, IndexNotReady):
         # str(), not the GraphQL message: that prefers FilterError.message, which drops the path.
         formatted["message"] = str(original)
+        if isinstance(original, IndexNotReady):
+            unavailable: dict[str, Any] = {
+                "code": "INDEX_UNAVAILABLE",
+                "bySource": original.by_source(),
+            }
+            formatted["extensions"] = {**formatted.get("extensions", {}), **unavailable}
         return formatted
     log.error("GraphQL resolver failed at %s", error.path, exc_info=original)
     return _internal(formatted)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.encoding import dumps
+from hub.api.encoding import dumps, unavailable_response
 from hub.api.encoding import error_response as _error
 from hub.index.base import IndexNotReady
 from hub.qido.params import Level, QidoQuery, parse_qido
@@ -66,7 +66,7 @@ async def _search(
         query = parse_qido(request.query_params.multi_items(), level, study)
         result = await run_in_threadpool(answer, hub, query, caller_of(request))
     except IndexNotReady as exc:
-        return _error(str(exc), 503)
+        return unavailable_response(exc)
     except CallerError as exc:  # QidoError, and FilterError for values over the hub's limits
         return _error(str(exc), 400)
     warnings = list(result.warnings)

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.encoding import error_response as _error
-from hub.api.encoding import json_response
+from hub.api.encoding import json_response, unavailable_response
 from hub.index.base import IndexNotReady
 from hub.saved_cohorts import CohortNotFound, CohortStore
 from hub.service import Hub
@@ -59,6 +59,6 @@ async def _answer(work: Any, status: int = 200) -> Response:
     except CohortNotFound as exc:
         return _error(str(exc), 404)
     except IndexNotReady as exc:
-        return _error(str(exc), 503)
+        return unavailable_response(exc)
     except CallerError as exc:  # FilterError, a malformed id
         return _error(str(exc), 400)

@@ -20,6 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.encoding import error_response as _error
+from hub.api.encoding import unavailable_response
 from hub.export import Export, prepare_export
 from hub.index.base import IndexNotReady
 from hub.saved_cohorts import CohortNotFound, CohortStore, data_versions
@@ -96,7 +97,7 @@ async def _export(request: Request, params: dict[str, Any]) -> Response:
     except CohortNotFound as exc:
         return _error(str(exc), 404)
     except IndexNotReady as exc:
-        return _error(str(exc), 503)
+        return unavailable_response(exc)
     except CallerError as exc:  # ExportError, FilterError, QueryError, ParamError
         return _error(str(exc), 400)
     headers = {

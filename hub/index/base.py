@@ -25,8 +25,17 @@ class QueryError(CallerError):
 
 
 class IndexNotReady(Transient, RuntimeError):
-    """No harvested generation to serve yet (a 503: ask again once a harvest has run);
-    its message is the hub's own and is shown to the caller."""
+    """No harvested generation to serve yet, or the index cannot answer now (a 503: ask
+    again later); its message is the hub's own and is shown to the caller. `sources`
+    names the sources whose answers could not be read (empty: none harvested yet)."""
+
+    def __init__(self, message: str, sources: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.sources = sources
+
+    def by_source(self) -> list[dict[str, str]]:
+        """Each unreadable source's status, as answers report it (`bySource`)."""
+        return [{"source": s, "status": "error", "message": str(self)} for s in self.sources]
 
 
 class IndexFailure(RuntimeError):

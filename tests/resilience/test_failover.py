@@ -279,3 +279,35 @@ def test_nodes_refusing_for_missing_shards_are_not_rested() -> None:
             assert all(n.searches() >= 3 for n in nodes)
         finally:
             index.close()
+
+
+def test_a_silent_cluster_gives_each_source_its_error_within_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """The question's answer names every source it could not read, with the reason, in
+    GraphQL's error extensions and in the REST faces' 503."""
+    node = FakeNode(served_script(**{f"/{PREFIX}-all/_search": [("hang", 60)]}))
+    with serving(node):
+        config = HubConfig(
+            hub=HubSettings(data_dir=tmp_path, index="elasticsearch", query_deadline_s=2),
+            index=IndexTables(
+                elasticsearch=ElasticSettings(
+                    urls=[node.url], index_prefix=PREFIX, request_timeout_s=30
+                )
+            ),
+            sources={"idc": SourceSettings(name="idc", adapter="idc", mode="harvest")},
+        )
+        with TestClient(create_app(config)) as client:
+            started = time.monotonic()
+            answer = client.post("/graphql", json={"query": "{ cohort { counts { series } } }"})
+            assert time.monotonic() - started < 4.0
+            (error,) = answer.json()["errors"]
+            assert "did not answer within" in error["message"]
+            extensions = error["extensions"]
+            assert extensions["code"] == "INDEX_UNAVAILABLE"
+            assert extensions["bySource"] == [
+                {"source": "idc", "status": "error", "message": error["message"]}
+            ]
+            saved = client.post("/cohorts", json={"filter": {"=": {"modality": "CT"}}})
+            assert saved.status_code == 503
+            assert [s["source"] for s in saved.json()["by_source"]] == ["idc"]

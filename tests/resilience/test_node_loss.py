@@ -121,6 +121,7 @@ def test_a_red_cluster_is_reported_in_time_and_recovers(
             took = time.monotonic() - started
             assert took < DEADLINE_S + 2, f"the failure took {took:.1f} s"
             assert "no partial answer" in str(failed.value) or "red" in str(failed.value)
+            assert "idc" in failed.value.sources, failed.value.sources
     finally:
         own_cluster.restart(victim)
     own_cluster.wait_status("green", timeout=240)

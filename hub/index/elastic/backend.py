@@ -87,7 +87,17 @@ class ElasticIndex:
         indices = self._served.indices if self._served is not None else ()
         deadline = self.deadline_s
         call = complete_search(client, self.settings, index, indices, body, deadline)
-        return await bounded(call, deadline, self.settings)
+        try:
+            return await bounded(call, deadline, self.settings)
+        except ElasticUnavailable as exc:
+            raise self._naming_sources(exc) from exc.__cause__
+
+    def _naming_sources(self, exc: ElasticUnavailable) -> ElasticUnavailable:
+        """`exc`, naming every source last served when it names none: on an unreachable
+        cluster, no source's answer can be read."""
+        if not exc.sources and self._served is not None:
+            exc.sources = tuple(sorted({i.source for i in self._served.indices if i.source}))
+        return exc
 
     # --- what is served ----------------------------------------------------------------
 
@@ -96,7 +106,10 @@ class ElasticIndex:
         with self._lock:
             if self._served is not None and now - self._served_at < SERVED_TTL_S:
                 return self._served
-        everything = self.runner.run(self._indices())
+        try:
+            everything = self.runner.run(self._indices())
+        except ElasticUnavailable as exc:
+            raise self._naming_sources(exc) from exc.__cause__
         indices = [i for i in everything if self.layout.read_alias in i.aliases]
         if not indices:
             raise IndexNotReady(
@@ -114,7 +127,6 @@ class ElasticIndex:
             return await self.layout.indices(await self.client())
 
         return await bounded(look(), self.deadline_s, self.settings)
-
 
     def ready(self) -> bool:
         return self.not_ready_reason() is None

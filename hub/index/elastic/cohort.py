@@ -151,17 +151,20 @@ class ElasticCohort(CohortView):
                 field = next(iter(clauses[0]))
                 query = {"bool": {"must": [query], "must_not": [{"exists": {"field": field}}]}}
                 clauses, search_after, tail = list(ROW_ORDER), search_after[1:], True
+        known = self.__dict__.get("_counts")  # the question already counted its series
         page = self._search(
             query=query,
             sort=clauses,
             size=first,
             search_after=search_after,
-            track_total_hits=not tail,
+            track_total_hits=not tail and known is None,
             track_scores=ranked,
             source_includes=SOURCE_INCLUDES,
         )
 
         async def page_and_total() -> tuple[dict[str, Any], int]:
+            if known is not None:
+                return await page, known.series
             if not tail:
                 answer = await page
                 return answer, int(answer["hits"]["total"]["value"])

@@ -30,11 +30,8 @@ class ElasticUnavailable(IndexNotReady):
 class ShardsUnavailable(ElasticUnavailable):
     """A search could not read every shard it covers (a node left during it, or the
     cluster is red), after retries: its answer would be incomplete, so there is none.
-    `sources` names the sources whose indices lost shards (empty when unknown)."""
-
-    def __init__(self, message: str, sources: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.sources = sources
+    `sources` names the sources whose indices lost shards (every served source when
+    unknown)."""
 
 
 class ElasticAuthError(ElasticUnavailable):
